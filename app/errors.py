@@ -1,0 +1,129 @@
+"""Domain errors and their rendering as application/problem+json (RFC 9457)."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("drumbeat")
+
+
+class DomainError(Exception):
+    """An error a client caused; services raise it, the handler turns it into a problem."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+class Invalid(DomainError):
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+class TooLarge(DomainError):
+    status = 413
+    title = "Request body too large"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    errors: list | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple | list) -> str:
+    # ("body", "attributes", "role") -> "attributes.role"; the request part is noise.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_path(err.get("loc", ())), "reason": err.get("msg", "invalid")}
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return problem(422, "Invalid input", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(
+            exc.status_code,
+            _title_for(exc.status_code),
+            str(exc.detail or ""),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "Internal server error", "The error was logged.")
+
+
+def _title_for(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

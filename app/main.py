@@ -1,0 +1,89 @@
+"""create_app(): routers, static files, error handlers, and the database engine."""
+
+import logging
+from html import escape
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from app.accounts import api as accounts_api
+from app.accounts import studio as accounts_studio
+from app.audit import api as audit_api
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.deps import LoginRequired
+from app.errors import DomainError, install_error_handlers
+from app.segments import api as segments_api
+from app.subscribers import api as subscribers_api
+from app.web import home
+from app.web.limits import BodySizeLimit
+from app.web.templating import redirect
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    app = FastAPI(
+        title="Drumbeat",
+        version="0.1.0",
+        description="The internal newsletter of an IT department: news intake, audiences, "
+        "bulletins. Authenticate with `Authorization: Bearer <API key>`.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.secret_key = settings.resolved_secret_key()
+
+    install_error_handlers(app)
+    _install_studio_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default_limit=settings.max_body_bytes,
+        limits_by_path={"/api/v1/subscribers/import": settings.max_import_bytes},
+    )
+    for router in (
+        accounts_api.router,
+        audit_api.router,
+        subscribers_api.router,
+        segments_api.router,
+        accounts_studio.router,
+        home.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        """Liveness and database reachability."""
+        with app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/studio", status_code=307)
+
+    return app
+
+
+def _install_studio_handlers(app: FastAPI) -> None:
+    api_handler = app.exception_handlers[DomainError]
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired):
+        return redirect(request, f"/studio/login?next={request.url.path}")
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError):
+        # People in the studio get a short page; API clients get problem+json.
+        if request.url.path.startswith("/studio"):
+            return HTMLResponse(
+                f"<h1>{exc.title}</h1><p>{escape(exc.detail)}</p>",
+                status_code=exc.status,
+                headers=exc.headers,
+            )
+        return await api_handler(request, exc)

@@ -1,0 +1,17 @@
+"""Every table model, imported once so the metadata (and Alembic) knows them all."""
+
+from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
+from app.audit.models import AuditEntry
+from app.segments.models import Segment, SegmentMember
+from app.subscribers.models import Subscriber
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "LoginAttempt",
+    "Segment",
+    "SegmentMember",
+    "Subscriber",
+    "User",
+    "UserSession",
+]

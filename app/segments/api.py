@@ -1,0 +1,106 @@
+"""JSON API for segments: /api/v1/segments."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from app.accounts.principal import Principal
+from app.deps import SessionDep, require_scope
+from app.segments import service as segments
+from app.segments.models import (
+    Segment,
+    SegmentCount,
+    SegmentCreate,
+    SegmentPublic,
+    SegmentUpdate,
+    StaticMembersChange,
+)
+from app.segments.rules import Rule, compile_rule
+from app.subscribers.models import SubscriberPublic
+
+router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
+Reader = Annotated[Principal, require_scope("subscribers:read")]
+Writer = Annotated[Principal, require_scope("subscribers:write")]
+
+
+class RulePreview(SegmentCount):
+    sample: list[SubscriberPublic]
+
+
+class MembersAdded(BaseModel):
+    rejected: list[dict[str, str]]
+    segment: SegmentPublic
+
+
+def _public(session: Session, segment: Segment) -> SegmentPublic:
+    counts = segments.count(session, clause=segments.membership_clause(segment))
+    return SegmentPublic.model_validate({**segment.model_dump(), **counts.model_dump()})
+
+
+@router.get("", response_model=list[SegmentPublic])
+def list_segments(session: SessionDep, _: Reader):
+    """Every segment with its live member count."""
+    return [_public(session, s) for s in segments.list_all(session)]
+
+
+@router.post("", response_model=SegmentPublic, status_code=status.HTTP_201_CREATED)
+def create_segment(data: SegmentCreate, session: SessionDep, actor: Writer):
+    return _public(session, segments.create(session, data=data, actor=actor))
+
+
+@router.post("/preview", response_model=RulePreview)
+def preview_rule(rule: Rule, session: SessionDep, _: Reader):
+    """Count and sample who a rule selects, before saving it."""
+    clause = compile_rule(segments.validated_rule(rule))
+    counts = segments.count(session, clause=clause)
+    sample = segments.preview_members(session, clause=clause)
+    return RulePreview(
+        **counts.model_dump(), sample=[SubscriberPublic.model_validate(s) for s in sample]
+    )
+
+
+@router.get("/{segment_id}", response_model=SegmentPublic)
+def get_segment(segment_id: int, session: SessionDep, _: Reader):
+    return _public(session, segments.get(session, segment_id=segment_id))
+
+
+@router.get("/{segment_id}/members", response_model=list[SubscriberPublic])
+def preview_segment_members(
+    segment_id: int, session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20
+):
+    """The first members by email; the full list is /api/v1/subscribers?segment_id=."""
+    segment = segments.get(session, segment_id=segment_id)
+    return segments.preview_members(
+        session, clause=segments.membership_clause(segment), limit=limit
+    )
+
+
+@router.patch("/{segment_id}", response_model=SegmentPublic)
+def update_segment(segment_id: int, data: SegmentUpdate, session: SessionDep, actor: Writer):
+    segment = segments.get(session, segment_id=segment_id)
+    return _public(session, segments.update(session, segment=segment, data=data, actor=actor))
+
+
+@router.delete("/{segment_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_segment(segment_id: int, session: SessionDep, actor: Writer) -> None:
+    segments.delete(session, segment=segments.get(session, segment_id=segment_id), actor=actor)
+
+
+@router.post("/{segment_id}/members", response_model=MembersAdded)
+def add_static_members(
+    segment_id: int, data: StaticMembersChange, session: SessionDep, actor: Writer
+):
+    """Add subscribers (by email) to a static segment."""
+    segment = segments.get(session, segment_id=segment_id)
+    rejected = segments.add_members(session, segment=segment, emails=data.emails, actor=actor)
+    return MembersAdded(rejected=rejected, segment=_public(session, segment))
+
+
+@router.delete("/{segment_id}/members/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_static_member(
+    segment_id: int, subscriber_id: int, session: SessionDep, actor: Writer
+) -> None:
+    segment = segments.get(session, segment_id=segment_id)
+    segments.remove_member(session, segment=segment, subscriber_id=subscriber_id, actor=actor)

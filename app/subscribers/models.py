@@ -1,0 +1,99 @@
+"""Subscribers: the people who receive the bulletin, with free key/value attributes."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import field_validator
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from app.db import JsonType, utcnow
+
+
+class SubscriberStatus(StrEnum):
+    active = "active"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    blocked = "blocked"
+
+
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_KEY = 64
+MAX_ATTRIBUTE_VALUE = 500
+
+
+def clean_attributes(value: dict[str, object] | None) -> dict[str, str]:
+    """Attributes are flat strings: segments compare them as text on every database."""
+    if value is None:
+        return {}
+    if len(value) > MAX_ATTRIBUTES:
+        raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+    cleaned: dict[str, str] = {}
+    for key, raw in value.items():
+        key = key.strip()
+        if not key or len(key) > MAX_ATTRIBUTE_KEY:
+            raise ValueError(f"attribute names are 1-{MAX_ATTRIBUTE_KEY} characters")
+        if isinstance(raw, bool):
+            raw = "true" if raw else "false"
+        if not isinstance(raw, str | int | float):
+            raise ValueError(f"attribute {key!r} must be a string or number")
+        text = str(raw).strip()
+        if len(text) > MAX_ATTRIBUTE_VALUE:
+            raise ValueError(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE} characters")
+        cleaned[key] = text
+    return cleaned
+
+
+class Subscriber(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # Stored normalized and lower-cased, so uniqueness is case-insensitive on every database.
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(default="", max_length=200)
+    attributes: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JsonType, nullable=False)
+    )
+    status: str = Field(default=SubscriberStatus.active, max_length=20, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    status_changed_at: datetime | None = None
+
+
+class SubscriberFields(SQLModel):
+    name: str = Field(default="", max_length=200)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    status: SubscriberStatus = SubscriberStatus.active
+
+    @field_validator("attributes")
+    @classmethod
+    def _clean_attributes(cls, value: dict[str, object]) -> dict[str, str]:
+        return clean_attributes(value)
+
+
+class SubscriberCreate(SubscriberFields):
+    email: str = Field(max_length=320)
+
+
+class SubscriberUpdate(SQLModel):
+    email: str | None = Field(default=None, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    # Merged into the stored attributes; a key set to null is removed.
+    attributes: dict[str, Any] | None = None
+    status: SubscriberStatus | None = None
+
+
+class SubscriberPublic(SQLModel):
+    id: int
+    email: str
+    name: str
+    attributes: dict[str, str]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscribersPage(SQLModel):
+    items: list[SubscriberPublic]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )

@@ -1,0 +1,87 @@
+"""Jinja2 for the studio: one environment, page-or-fragment rendering, CSRF tokens."""
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+CSRF_COOKIE = "drumbeat_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    page: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The full page for a normal request, the fragment for an htmx one (same URL)."""
+    name = fragment if fragment and is_htmx(request) else page
+    token = _csrf_cookie_value(request)
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {**context, "csrf_token": csrf_token_for(request, token)},
+        status_code=status_code,
+    )
+    _set_csrf_cookie(request, response, token)
+    return response
+
+
+def redirect(request: Request, url: str) -> Response:
+    """A redirect that htmx follows as a whole-page navigation."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def csrf_token_for(request: Request, cookie_value: str) -> str:
+    key = request.app.state.secret_key.encode()
+    return hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_is_valid(request: Request, submitted: str | None) -> bool:
+    """Double submit: the form or header token must be the signature of the cookie."""
+    cookie_value = request.cookies.get(CSRF_COOKIE)
+    if not cookie_value or not submitted:
+        return False
+    return hmac.compare_digest(csrf_token_for(request, cookie_value), submitted)
+
+
+def same_origin(request: Request) -> bool:
+    """Browsers send Origin on unsafe requests; a foreign one is refused outright."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    return origin in (expected, request.app.state.settings.base_url.rstrip("/"))
+
+
+def is_secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _csrf_cookie_value(request: Request) -> str:
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+def _set_csrf_cookie(request: Request, response: Response, value: str) -> None:
+    if request.cookies.get(CSRF_COOKIE) != value:
+        response.set_cookie(
+            CSRF_COOKIE, value, httponly=True, samesite="lax", secure=is_secure(request), path="/"
+        )

@@ -1,0 +1,163 @@
+"""Shared fixtures: real, migrated SQLite and PostgreSQL databases, the app, API clients.
+
+Every test that takes `db_url` (directly or through `client`, `session`, ...) runs once on
+SQLite and once on PostgreSQL. Without a reachable PostgreSQL those runs skip with a reason;
+with DRUMBEAT_REQUIRE_SERVICES=1 (set in CI) every skip becomes a failure.
+"""
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from app.accounts import service as accounts
+from app.accounts.models import ApiKeyCreate, Role, Scope
+from app.accounts.principal import CLI_PRINCIPAL
+from app.cli import alembic_config
+from app.config import Settings
+from app.db import make_engine, metadata
+from app.main import create_app
+
+POSTGRES_URL = os.environ.get(
+    "DRUMBEAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVICES = os.environ.get("DRUMBEAT_REQUIRE_SERVICES") == "1"
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but DRUMBEAT_REQUIRE_SERVICES=1 forbids skips: {reason}"
+
+
+def migrate(url: str) -> None:
+    config = alembic_config(url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    try:
+        probe = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        probe.dispose()
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {make_url(POSTGRES_URL).host}: {exc}")
+    return POSTGRES_URL
+
+
+def _fresh_postgres_database(server_url: str) -> Iterator[str]:
+    name = f"drumbeat_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def db_url(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated database of each kind, shared by the session; tables are emptied per test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'drumbeat.db'}"
+        migrate(url)
+        yield url
+        return
+    server_url = request.getfixturevalue("postgres_server_url")
+    database = _fresh_postgres_database(server_url)
+    url = next(database)
+    migrate(url)
+    yield url
+    next(database, None)
+
+
+@pytest.fixture(scope="session")
+def settings(db_url, tmp_path_factory) -> Settings:
+    return Settings(database_url=db_url, secret_key="test-secret-" + secrets.token_hex(8),
+                    var_dir=tmp_path_factory.mktemp("var"), base_url="http://testserver")
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def engine(app) -> Iterator[Engine]:
+    yield app.state.engine
+    # Each test starts from empty tables (the schema stays, as migrated).
+    with app.state.engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def session(engine) -> Iterator[Session]:
+    """A session for arranging and checking; commit what the app should see."""
+    with Session(engine, expire_on_commit=False) as db_session:
+        yield db_session
+
+
+@pytest.fixture
+def client(app, engine) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def make_api_key(engine: Engine, *scopes: str, name: str = "test key") -> str:
+    with Session(engine) as db_session:
+        _key, secret = accounts.create_api_key(
+            db_session, data=ApiKeyCreate(name=name, scopes=[Scope(s) for s in scopes]),
+            actor=CLI_PRINCIPAL)
+        db_session.commit()
+    return secret
+
+
+def make_user(engine: Engine, *, email: str = "editor@example.com", role: Role = Role.editor,
+              password: str = TEST_PASSWORD) -> int:
+    with Session(engine) as db_session:
+        user = accounts.create_user(db_session, email=email, role=role, password=password,
+                                    actor=CLI_PRINCIPAL)
+        db_session.commit()
+        return user.id
+
+
+@pytest.fixture
+def api(client, engine):
+    """A client whose calls carry a key with the given scopes: api('subscribers:write')."""
+
+    def with_scopes(*scopes: str) -> TestClient:
+        client.headers["Authorization"] = f"Bearer {make_api_key(engine, *scopes)}"
+        return client
+
+    return with_scopes
+
+
+@pytest.fixture
+def admin_api(api) -> TestClient:
+    return api("admin")
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]

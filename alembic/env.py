@@ -2,8 +2,9 @@
 
 from logging.config import fileConfig
 
-import app.models  # noqa: F401  (registers every table on the metadata)
 from alembic import context
+
+import app.models  # noqa: F401  (registers every table on the metadata)
 from app.config import get_settings
 from app.db import make_engine, metadata
 

@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from alembic import command
 from alembic.config import Config
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from alembic import command
 from app.accounts import service as accounts
 from app.accounts.models import ApiKeyCreate, Role, Scope
 from app.accounts.principal import CLI_PRINCIPAL

@@ -22,7 +22,7 @@ from app.accounts.models import ApiKeyCreate, Role, Scope
 from app.accounts.principal import CLI_PRINCIPAL
 from app.cli import alembic_config
 from app.config import Settings
-from app.db import make_engine, metadata
+from app.db import metadata
 from app.main import create_app
 
 POSTGRES_URL = os.environ.get(
@@ -91,8 +91,12 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(db_url, tmp_path_factory) -> Settings:
-    return Settings(database_url=db_url, secret_key="test-secret-" + secrets.token_hex(8),
-                    var_dir=tmp_path_factory.mktemp("var"), base_url="http://testserver")
+    return Settings(
+        database_url=db_url,
+        secret_key="test-secret-" + secrets.token_hex(8),
+        var_dir=tmp_path_factory.mktemp("var"),
+        base_url="http://testserver",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -127,17 +131,25 @@ def client(app, engine) -> Iterator[TestClient]:
 def make_api_key(engine: Engine, *scopes: str, name: str = "test key") -> str:
     with Session(engine) as db_session:
         _key, secret = accounts.create_api_key(
-            db_session, data=ApiKeyCreate(name=name, scopes=[Scope(s) for s in scopes]),
-            actor=CLI_PRINCIPAL)
+            db_session,
+            data=ApiKeyCreate(name=name, scopes=[Scope(s) for s in scopes]),
+            actor=CLI_PRINCIPAL,
+        )
         db_session.commit()
     return secret
 
 
-def make_user(engine: Engine, *, email: str = "editor@example.com", role: Role = Role.editor,
-              password: str = TEST_PASSWORD) -> int:
+def make_user(
+    engine: Engine,
+    *,
+    email: str = "editor@example.com",
+    role: Role = Role.editor,
+    password: str = TEST_PASSWORD,
+) -> int:
     with Session(engine) as db_session:
-        user = accounts.create_user(db_session, email=email, role=role, password=password,
-                                    actor=CLI_PRINCIPAL)
+        user = accounts.create_user(
+            db_session, email=email, role=role, password=password, actor=CLI_PRINCIPAL
+        )
         db_session.commit()
         return user.id
 

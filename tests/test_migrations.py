@@ -25,4 +25,5 @@ def test_downgrade_to_base_and_back(db_url, engine):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     command.upgrade(config, "head")
     assert {"subscriber", "segment", "api_key", "audit_entry"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )

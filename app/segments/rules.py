@@ -10,9 +10,18 @@ the database as bound parameters: no user text becomes SQL.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 
 from app.subscribers.models import Subscriber, SubscriberStatus
@@ -37,44 +46,59 @@ class Condition(BaseModel):
 
     field: str = Field(min_length=1, max_length=80, pattern=r"^[^\s]")
     op: Op
-    value: str | int | float | bool | list[str | int | float] | None = None
+    # validate_default: an omitted value must still be checked against the op.
+    value: str | int | float | bool | list[str | int | float] | None = Field(
+        default=None, validate_default=True
+    )
 
-    @model_validator(mode="after")
-    def _value_fits_op(self) -> Condition:
-        if self.op in (Op.in_, Op.not_in):
-            if not isinstance(self.value, list) or not self.value:
-                raise ValueError(f"op {self.op.value!r} needs a non-empty list as value")
-            if len(self.value) > MAX_LIST_VALUES:
+    @field_validator("op")
+    @classmethod
+    def _op_fits_field(cls, op: Op, info: ValidationInfo) -> Op:
+        if info.data.get("field") == "status" and op in (Op.contains, Op.exists):
+            raise ValueError("status supports eq, ne, in and not_in")
+        return op
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits_op(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")
+        if op is None:  # the op itself was invalid and is reported on its own
+            return value
+        if op in (Op.in_, Op.not_in):
+            if not isinstance(value, list) or not value:
+                raise ValueError(f"op {op.value!r} needs a non-empty list as value")
+            if len(value) > MAX_LIST_VALUES:
                 raise ValueError(f"at most {MAX_LIST_VALUES} values in a list")
-            self.value = [str(v) for v in self.value]
-        elif self.op is Op.exists:
-            if self.value is None:
-                self.value = True
-            if not isinstance(self.value, bool):
+            value = [str(v) for v in value]
+        elif op is Op.exists:
+            if value is None:
+                value = True
+            if not isinstance(value, bool):
                 raise ValueError("op 'exists' takes true or false as value")
         else:
-            if self.value is None or isinstance(self.value, list | bool):
-                raise ValueError(f"op {self.op.value!r} needs a single text value")
-            self.value = str(self.value)
-        if self.field == "status":
-            self._check_statuses()
-        return self
+            if value is None or isinstance(value, list | bool):
+                raise ValueError(f"op {op.value!r} needs a single text value")
+            value = str(value)
+        if info.data.get("field") == "status":
+            value = _known_statuses(value)
+        return value
 
-    def _check_statuses(self) -> None:
-        if self.op in (Op.contains, Op.exists):
-            raise ValueError("status supports eq, ne, in and not_in")
-        known = {s.value for s in SubscriberStatus}
-        values = self.value if isinstance(self.value, list) else [self.value]
-        unknown = [v for v in values if v not in known]
-        if unknown:
-            raise ValueError(f"unknown status {unknown[0]!r}; one of {sorted(known)}")
+
+def _known_statuses(value: str | list[str]) -> str | list[str]:
+    # Stored statuses are lower-case; like every text comparison, the rule ignores case.
+    values = [v.lower() for v in value] if isinstance(value, list) else [value.lower()]
+    known = {s.value for s in SubscriberStatus}
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"unknown status {unknown[0]!r}; one of {sorted(known)}")
+    return values if isinstance(value, list) else values[0]
 
 
 class Group(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    all: list[Condition | Group] | None = Field(default=None, min_length=1)
-    any: list[Condition | Group] | None = Field(default=None, min_length=1)
+    all: list[Node] | None = Field(default=None, min_length=1)
+    any: list[Node] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_combinator(self) -> Group:
@@ -87,6 +111,19 @@ class Group(BaseModel):
         return self.all if self.all is not None else self.any or []
 
 
+def _node_kind(node: Any) -> str:
+    if isinstance(node, dict):
+        return "group" if "all" in node or "any" in node else "condition"
+    return "group" if isinstance(node, Group) else "condition"
+
+
+# A tagged union rather than a plain one: an invalid condition then reports only its own
+# errors (at e.g. rule.all.0.condition.op), not the errors of also failing to be a group.
+Node = Annotated[
+    Annotated[Condition, Tag("condition")] | Annotated[Group, Tag("group")],
+    Discriminator(_node_kind),
+]
+Group.model_rebuild()
 Rule = Group
 
 

@@ -45,7 +45,9 @@ def count(session: Session, *, clause: ColumnElement[bool]) -> SegmentCount:
     """Members and active members in one query."""
     is_active = case((Subscriber.status == SubscriberStatus.active, 1), else_=0)
     row = session.execute(
-        select(func.count(), func.coalesce(func.sum(is_active), 0)).where(clause)
+        select(func.count(), func.coalesce(func.sum(is_active), 0))
+        .select_from(Subscriber)
+        .where(clause)
     ).one()
     return SegmentCount(member_count=row[0], active_count=row[1])
 
@@ -72,9 +74,10 @@ def create(session: Session, *, data: SegmentCreate, actor: Principal) -> Segmen
         raise Invalid("rule", "a rule segment needs a rule")
     if data.kind == SegmentKind.static and data.rule is not None:
         raise Invalid("rule", "a static segment has members, not a rule")
-    _ensure_name_free(session, name=data.name)
+    name = _clean_name(data.name)
+    _ensure_name_free(session, name=name)
     segment = Segment(
-        name=data.name.strip(),
+        name=name,
         description=data.description,
         kind=data.kind,
         rule=_rule_json(data.rule),
@@ -95,9 +98,10 @@ def create(session: Session, *, data: SegmentCreate, actor: Principal) -> Segmen
 def update(session: Session, *, segment: Segment, data: SegmentUpdate, actor: Principal) -> Segment:
     """Rename, describe, or change the rule of a segment."""
     changes = data.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"].strip() != segment.name:
-        _ensure_name_free(session, name=changes["name"])
-        segment.name = changes["name"].strip()
+    if "name" in changes:
+        name = _clean_name(changes["name"])
+        _ensure_name_free(session, name=name, other_than=segment.id)
+        segment.name = name
     if "description" in changes:
         segment.description = changes["description"] or ""
     if "rule" in changes:
@@ -139,10 +143,11 @@ def add_members(
 ) -> list[dict[str, str]]:
     """Add known subscribers to a static segment; returns the emails it could not add."""
     _ensure_static(segment)
-    normalized, rejected = {}, []
+    normalized: dict[str, int] = {}  # address -> its first position in `emails`
+    rejected: list[dict[str, str]] = []
     for index, raw in enumerate(emails):
         try:
-            normalized[normalize_email(raw)] = raw
+            normalized.setdefault(normalize_email(raw), index)
         except ValueError as exc:
             rejected.append({"field": f"emails.{index}", "reason": str(exc)})
     found = dict(
@@ -158,9 +163,9 @@ def add_members(
             )
         )
     )
-    for email in normalized:
+    for email, index in normalized.items():
         if email not in found:
-            rejected.append({"field": "emails", "reason": f"no subscriber {email}"})
+            rejected.append({"field": f"emails.{index}", "reason": f"no subscriber {email}"})
         elif found[email] not in already:
             session.add(SegmentMember(segment_id=segment.id, subscriber_id=found[email]))
     session.flush()
@@ -200,13 +205,19 @@ def _ensure_static(segment: Segment) -> None:
         raise Conflict(f"segment {segment.id} is rule-based; its members follow from its rule")
 
 
-def _ensure_name_free(session: Session, *, name: str) -> None:
-    taken = session.scalar(
-        select(Segment.id).where(func.lower(Segment.name) == name.strip().lower())
-    )
-    if taken is not None:
+def _clean_name(name: str | None) -> str:
+    if name is None or not name.strip():
+        raise Invalid("name", "a segment needs a name")
+    return name.strip()
+
+
+def _ensure_name_free(session: Session, *, name: str, other_than: int | None = None) -> None:
+    query = select(Segment.id).where(func.lower(Segment.name) == name.lower())
+    if other_than is not None:
+        query = query.where(Segment.id != other_than)
+    if session.scalar(query) is not None:
         raise Conflict(
-            f"a segment named {name.strip()!r} exists already",
+            f"a segment named {name!r} exists already",
             errors=[{"field": "name", "reason": "already taken"}],
         )
 

@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(VENV)/.installed $@
+
+## run: migrate ./var/drumbeat.db, load the demo when empty, ensure an admin, serve on :8000
+run: $(VENV)/.installed
+	$(BIN)/drumbeat db upgrade
+	$(BIN)/drumbeat demo load --if-empty
+	$(BIN)/drumbeat user ensure-admin
+	$(BIN)/drumbeat serve --host $(HOST) --port $(PORT)
+
+## test: lint, then the whole suite (SQLite, PostgreSQL, Chromium; skips say what is missing)
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -n 2 --dist loadfile
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: the figures promised in docs/benchmarks.md
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.import_subscribers
+	$(BIN)/python -m bench.segment_count
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from app.accounts.models import ApiKey, ApiKeyCreate, LoginAttempt, Role, User, UserSession
@@ -133,6 +133,8 @@ def log_in(
     """
     email = email.strip().lower()
     since = utcnow() - LOGIN_WINDOW
+    # Attempts older than the window count for nothing; drop them so the table stays small.
+    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= since))
     recent = list(
         session.scalars(
             select(LoginAttempt.attempted_at)
@@ -201,10 +203,6 @@ def user_for_session_token(session: Session, *, token: str) -> tuple[User, UserS
 
 def log_out(session: Session, *, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == sha256_hex(token)))
-
-
-def forget_old_login_attempts(session: Session) -> None:
-    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < utcnow() - LOGIN_WINDOW))
 
 
 # --- API keys ----------------------------------------------------------------------------
@@ -277,7 +275,3 @@ def revoke_api_key(session: Session, *, key_id: int, actor: Principal) -> ApiKey
             details={"name": key.name},
         )
     return key
-
-
-def count_users(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(User)) or 0

@@ -1,11 +1,12 @@
 """Signing in to the studio: cookies, CSRF, throttling, password changes."""
 
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.accounts.models import UserSession
+from app.accounts.models import LoginAttempt, UserSession
 from tests.conftest import TEST_PASSWORD, make_user
 
 
@@ -66,6 +67,19 @@ def test_sixth_attempt_in_a_minute_is_throttled_even_with_the_right_password(cli
     # A client cannot escape the throttle by claiming another address in a header.
     spoofed = log_in(client, "editor@example.com", **{"X-Forwarded-For": "203.0.113.9"})
     assert spoofed.status_code == 429
+
+
+def test_throttle_lifts_after_a_minute(client, engine, session):
+    make_user(engine, email="editor@example.com")
+    for _ in range(5):
+        log_in(client, "editor@example.com", "wrong password!")
+    assert log_in(client, "editor@example.com").status_code == 429
+    session.execute(
+        update(LoginAttempt).values(attempted_at=LoginAttempt.attempted_at - timedelta(seconds=61))
+    )
+    session.commit()
+    assert log_in(client, "editor@example.com").status_code == 303
+    assert session.scalar(select(func.count()).select_from(LoginAttempt)) == 0
 
 
 def test_throttle_counts_per_account(client, engine):

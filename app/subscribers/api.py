@@ -25,6 +25,7 @@ from app.subscribers.models import (
     SubscribersPage,
     SubscriberStatus,
     SubscriberUpdate,
+    attribute_name,
 )
 
 router = APIRouter(prefix="/api/v1/subscribers", tags=["subscribers"])
@@ -61,7 +62,10 @@ def _filter(
             raise Invalid(
                 f"attribute.{index}", "write filters as key:value, e.g. department:Finance"
             )
-        pairs.append((key.strip(), value.strip()))
+        try:
+            pairs.append((attribute_name(key), value.strip()))
+        except ValueError as exc:
+            raise Invalid(f"attribute.{index}", str(exc)) from exc
     clause = None
     if segment_id is not None:
         clause = segments.membership_clause(segments.get(session, segment_id=segment_id))
@@ -171,7 +175,11 @@ def get_by_email(email: str, session: SessionDep, _: Reader):
 def upsert_by_email(
     email: str, data: SubscriberFields, session: SessionDep, actor: Writer, response: Response
 ):
-    """Create or replace the subscriber with this address (201 when created)."""
+    """Create or replace the subscriber with this address (201 when created).
+
+    An omitted status keeps the stored one; an unsubscribed, bounced or blocked address is
+    not set back to active here (409): that takes a deliberate PATCH.
+    """
     subscriber, created = subscribers.upsert(session, email=email, data=data, actor=actor)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return subscriber

@@ -1,13 +1,15 @@
 """CSV import and export of subscribers.
 
-The header row maps columns: ``email`` (required), ``name`` and ``status`` are fields, every
-other column is an attribute. Rows are upserted by email in batches inside the caller's
-transaction: a rejected row is reported with its line number and changes nothing; an empty
-cell leaves the stored value as it is.
+The header row maps columns: ``email`` (required), ``name`` and ``status`` are fields,
+``created_at`` (written by the export) is ignored, every other column is an attribute. Rows
+are upserted by email in batches inside the caller's transaction: a rejected row is reported
+with its line number and changes nothing; an empty cell leaves the stored value as it is. A
+file that is not UTF-8 or not readable as CSV is refused as a whole, naming the line.
 """
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -19,13 +21,25 @@ from app.accounts.principal import Principal
 from app.audit.service import record
 from app.db import utcnow
 from app.errors import Invalid
-from app.subscribers.models import Subscriber, SubscriberStatus, clean_attributes
+from app.subscribers.models import (
+    MAX_ATTRIBUTES,
+    MAX_NAME_LENGTH,
+    Subscriber,
+    SubscriberStatus,
+    attribute_name,
+    clean_attributes,
+)
 from app.subscribers.normalize import normalize_email
 
 FIELD_COLUMNS = ("email", "name", "status")
+# Columns the export writes that an import cannot set, so an exported file imports back as is.
+IGNORED_COLUMNS = ("created_at",)
 BATCH_SIZE = 1000
 MAX_REJECTIONS_REPORTED = 1000
 STATUSES = {s.value for s in SubscriberStatus}
+# Bytes that are not UTF-8 decode to these lone surrogates (errors="surrogateescape").
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
+NOT_UTF8_REASON = "the file is not UTF-8 text (save it as 'CSV UTF-8')"
 
 
 @dataclass
@@ -66,7 +80,8 @@ def import_csv(
     on_rows: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Upsert every valid row of a CSV file; see the module docstring for the rules."""
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    # Decoding errors are found per row, not per 8 KB chunk, so they get the right line number.
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     report = ImportReport()
     batch: list[_Row] = []
     seen: dict[str, int] = {}
@@ -98,10 +113,9 @@ def import_csv(
 
 
 def _parse(text: io.TextIOWrapper, report: ImportReport, seen: dict[str, int]) -> Iterator[_Row]:
-    try:
-        first = text.readline()
-    except UnicodeDecodeError as exc:
-        raise Invalid("file", "line 1: the file is not UTF-8 text") from exc
+    first = text.readline()
+    if NOT_UTF8.search(first):
+        raise Invalid("file", f"line 1: {NOT_UTF8_REASON}")
     if not first.strip():
         raise Invalid("file", "line 1: the file is empty; it needs a header row with 'email'")
     delimiter = ";" if first.count(";") > first.count(",") else ","
@@ -114,11 +128,11 @@ def _parse(text: io.TextIOWrapper, report: ImportReport, seen: dict[str, int]) -
             cells = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError as exc:
-            raise Invalid("file", f"line {start_line}: the file is not UTF-8 text") from exc
         except csv.Error as exc:
             raise Invalid("file", f"line {start_line}: unreadable CSV ({exc})") from exc
         line = reader.line_num + 1  # the header was read separately
+        if any(NOT_UTF8.search(cell) for cell in cells):
+            raise Invalid("file", f"line {start_line}: {NOT_UTF8_REASON}")
         if not any(cell.strip() for cell in cells):
             continue
         row = _read_row(cells, header, start_line, report, seen)
@@ -127,15 +141,20 @@ def _parse(text: io.TextIOWrapper, report: ImportReport, seen: dict[str, int]) -
 
 
 def _read_header(cells: list[str]) -> list[str]:
+    known = FIELD_COLUMNS + IGNORED_COLUMNS
     names = [
-        cell.strip().lower() if cell.strip().lower() in FIELD_COLUMNS else cell.strip()
-        for cell in cells
+        cell.strip().lower() if cell.strip().lower() in known else cell.strip() for cell in cells
     ]
     for position, name in enumerate(names, start=1):
         if not name:
             raise Invalid("file", f"line 1: column {position} has no name")
         if names.count(name) > 1:
             raise Invalid("file", f"line 1: column {name!r} appears twice")
+        if name not in known:
+            try:
+                attribute_name(name)
+            except ValueError as exc:
+                raise Invalid("file", f"line 1: column {position}: {exc}") from exc
     if "email" not in names:
         raise Invalid("file", "line 1: the header row has no 'email' column")
     return names
@@ -148,6 +167,8 @@ def _read_row(
         report.reject(line, f"expected {len(header)} fields, found {len(cells)}")
         return None
     values = dict(zip(header, cells, strict=True))
+    for column in IGNORED_COLUMNS:
+        values.pop(column, None)
     raw_email = values.pop("email").strip()
     try:
         email = normalize_email(raw_email)
@@ -163,6 +184,9 @@ def _read_row(
         report.reject(line, f"unknown status {status!r}; one of {sorted(STATUSES)}", email)
         return None
     name = values.pop("name", "").strip() or None
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        report.reject(line, f"name is longer than {MAX_NAME_LENGTH} characters", email)
+        return None
     try:
         attributes = clean_attributes({k: v for k, v in values.items() if v.strip()})
     except ValueError as exc:
@@ -224,6 +248,9 @@ def _change_for(current: Subscriber, row: _Row, now, report: ImportReport) -> di
     if row.name is not None and row.name != current.name:
         change["name"] = row.name
     merged = {**current.attributes, **row.attributes}
+    if len(merged) > MAX_ATTRIBUTES:
+        report.reject(row.line, f"at most {MAX_ATTRIBUTES} attributes", row.email)
+        return None
     if merged != current.attributes:
         change["attributes"] = merged
     if row.status is not None and row.status != current.status:

@@ -1,5 +1,6 @@
 """Subscribers: the people who receive the bulletin, with free key/value attributes."""
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,8 +20,21 @@ class SubscriberStatus(StrEnum):
 
 
 MAX_ATTRIBUTES = 50
+MAX_NAME_LENGTH = 200
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 500
+# Names become JSON paths on SQLite, where these characters never match or break the query.
+UNUSABLE_IN_NAMES = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def attribute_name(raw: str) -> str:
+    """A valid attribute name, stripped; ValueError with the reason otherwise."""
+    key = raw.strip()
+    if not key or len(key) > MAX_ATTRIBUTE_KEY:
+        raise ValueError(f"attribute names are 1-{MAX_ATTRIBUTE_KEY} characters")
+    if UNUSABLE_IN_NAMES.search(key):
+        raise ValueError(f"attribute name {key!r} contains a quote, backslash or control character")
+    return key
 
 
 def clean_attributes(value: dict[str, object] | None) -> dict[str, str]:
@@ -30,10 +44,8 @@ def clean_attributes(value: dict[str, object] | None) -> dict[str, str]:
     if len(value) > MAX_ATTRIBUTES:
         raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
     cleaned: dict[str, str] = {}
-    for key, raw in value.items():
-        key = key.strip()
-        if not key or len(key) > MAX_ATTRIBUTE_KEY:
-            raise ValueError(f"attribute names are 1-{MAX_ATTRIBUTE_KEY} characters")
+    for name, raw in value.items():
+        key = attribute_name(name)
         if isinstance(raw, bool):
             raw = "true" if raw else "false"
         if not isinstance(raw, str | int | float):
@@ -49,7 +61,7 @@ class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Stored normalized and lower-cased, so uniqueness is case-insensitive on every database.
     email: str = Field(max_length=320, unique=True)
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=MAX_NAME_LENGTH)
     attributes: dict[str, str] = Field(
         default_factory=dict, sa_column=Column(JsonType, nullable=False)
     )
@@ -60,7 +72,7 @@ class Subscriber(SQLModel, table=True):
 
 
 class SubscriberFields(SQLModel):
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=MAX_NAME_LENGTH)
     attributes: dict[str, Any] = Field(default_factory=dict)
     status: SubscriberStatus = SubscriberStatus.active
 
@@ -76,7 +88,7 @@ class SubscriberCreate(SubscriberFields):
 
 class SubscriberUpdate(SQLModel):
     email: str | None = Field(default=None, max_length=320)
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
     # Merged into the stored attributes; a key set to null is removed.
     attributes: dict[str, Any] | None = None
     status: SubscriberStatus | None = None

@@ -20,6 +20,8 @@ from app.subscribers.models import (
 )
 from app.subscribers.normalize import normalize_email
 
+MAX_ID = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class SubscriberFilter:
@@ -88,14 +90,20 @@ def create(session: Session, *, data: SubscriberCreate, actor: Principal) -> Sub
 def upsert(
     session: Session, *, email: str, data: SubscriberFields, actor: Principal
 ) -> tuple[Subscriber, bool]:
-    """Create or replace name, attributes and status by email; returns (subscriber, created)."""
+    """Create or replace name and attributes by email; returns (subscriber, created).
+
+    The status changes only when sent, and never back to active: like an import, an upsert
+    is a sync from another system, and must not undo someone's unsubscribe.
+    """
     existing = find_by_email(session, email=email)
     if existing is None:
         created = SubscriberCreate(email=email, **data.model_dump())
         return create(session, data=created, actor=actor), True
+    if "status" in data.model_fields_set:
+        _ensure_not_reactivated(existing, data.status)
+        _set_status(existing, data.status)
     existing.name = data.name.strip()
     existing.attributes = data.attributes
-    _set_status(existing, data.status)
     existing.updated_at = utcnow()
     session.add(existing)
     session.flush()
@@ -185,6 +193,14 @@ def _merged_attributes(current: dict[str, str], changes: dict[str, object]) -> d
         raise Invalid("attributes", str(exc)) from exc
 
 
+def _ensure_not_reactivated(subscriber: Subscriber, status: str) -> None:
+    if status == SubscriberStatus.active and subscriber.status != SubscriberStatus.active:
+        raise Conflict(
+            f"subscriber {subscriber.email} is {subscriber.status}; an upsert cannot reactivate it",
+            errors=[{"field": "status", "reason": f"subscriber is {subscriber.status}"}],
+        )
+
+
 def _set_status(subscriber: Subscriber, status: str) -> None:
     if subscriber.status != status:
         subscriber.status = status
@@ -206,7 +222,8 @@ def _decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         kind, _, value = base64.urlsafe_b64decode(padded).decode().partition(":")
-        if kind != "id":
+        # Ids are 32-bit on PostgreSQL; a larger number would fail in the database, not here.
+        if kind != "id" or not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError) as exc:

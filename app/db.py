@@ -1,5 +1,6 @@
 """Engine, metadata naming convention and the per-request unit of work."""
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,18 +30,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _json_dumps(value: object) -> str:
+    # Keep non-ASCII as is: SQLite's JSON path lookup does not match a \u-escaped key.
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_dumps,
+        )
+        event.listen(engine, "connect", _prepare_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_dumps
+    )
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _unicode_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _prepare_sqlite(dbapi_connection, _record) -> None:
+    # SQLite's own lower() folds ASCII only; "KÖLN" must match "köln" as on PostgreSQL.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -113,6 +114,20 @@ def install_error_handlers(app: FastAPI) -> None:
             str(exc.detail or ""),
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(DataError)
+    async def data_error(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the validators let through (PostgreSQL: a NUL byte).
+        log.info("database refused a value: %s", exc.orig)
+        return problem(
+            422, "Invalid input", "a value contains characters the database cannot store (e.g. NUL)"
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # Services check uniqueness first; this is the race two concurrent requests can lose.
+        log.info("integrity error: %s", exc.orig)
+        return problem(409, "Conflict", "the change conflicts with data stored meanwhile; retry")
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

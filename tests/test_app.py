@@ -31,3 +31,28 @@ def test_oversized_bodies_are_refused_with_413(admin_api):
 def test_the_vendored_htmx_is_served_locally(client):
     response = client.get("/static/htmx.min.js")
     assert response.status_code == 200 and "htmx" in response.text[:200]
+
+
+def test_a_nul_character_is_refused_or_stored_but_never_a_server_error(admin_api):
+    body = admin_api.post(
+        "/api/v1/subscribers", json={"email": "a@example.com", "name": "Ad\u0000a"}
+    )
+    query = admin_api.get("/api/v1/subscribers", params={"attribute": "dep\u0000t:x"})
+    for response in (body, query):
+        assert response.status_code in (200, 201, 422), response.text
+        if response.status_code == 422:
+            assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_oversized_chunked_body_without_length_is_refused_with_413(admin_api):
+    def chunks():
+        yield b'{"email": "a@example.com", "name": "'
+        for _ in range(12):
+            yield b"x" * 100_000
+        yield b'"}'
+
+    response = admin_api.post(
+        "/api/v1/subscribers", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"

@@ -6,6 +6,12 @@ from app.errors import problem
 
 
 class BodySizeLimit:
+    """Answers 413 when a body declares or streams more than its path's limit.
+
+    A chunked body is only known to be too large part-way through, after the app has begun
+    parsing it; from then on the app sees an empty end of body and its answer is replaced.
+    """
+
     def __init__(self, app: ASGIApp, *, default_limit: int, limits_by_path: dict[str, int]):
         self.app = app
         self.default_limit = default_limit
@@ -18,36 +24,39 @@ class BodySizeLimit:
         limit = self.limits_by_path.get(scope["path"], self.default_limit)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._too_large(scope, receive, send, limit)
+            await _too_large(scope, receive, send, limit)
             return
         received = 0
-        response_started = False
+        exceeded = False
+        answered = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
+            if exceeded:
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge()
+                    exceeded = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
+        async def guarded_send(message: Message) -> None:
+            nonlocal answered
+            if exceeded:
+                if not answered:
+                    answered = True
+                    await _too_large(scope, receive, send, limit)
+                return
+            answered = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await self._too_large(scope, receive, send, limit)
-
-    @staticmethod
-    async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem(413, "Request body too large", f"the limit is {limit} bytes")
-        await response(scope, receive, send)
+        await self.app(scope, limited_receive, guarded_send)
+        if exceeded and not answered:
+            await _too_large(scope, receive, send, limit)
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    response = problem(413, "Request body too large", f"the limit is {limit} bytes")
+    await response(scope, receive, send)

@@ -5,6 +5,7 @@ from html import escape
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper())
     app = FastAPI(
+        docs_url=None,  # served below with vendored assets: intranets often have no CDN
         title="Drumbeat",
         version="0.1.0",
         description="The internal newsletter of an IT department: news intake, audiences, "
@@ -62,6 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with app.state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Drumbeat API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

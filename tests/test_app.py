@@ -3,7 +3,10 @@
 
 def test_health_and_docs_are_served(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "/static/swagger-ui/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+    assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "/api/v1/subscribers" in schema["paths"] and "/api/v1/segments" in schema["paths"]
 

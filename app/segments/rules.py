@@ -24,7 +24,7 @@ from pydantic import (
 )
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 
-from app.subscribers.models import Subscriber, SubscriberStatus
+from app.subscribers.models import Subscriber, SubscriberStatus, attribute_name
 
 BUILTIN_FIELDS = ("email", "name", "status")
 MAX_CONDITIONS = 100
@@ -44,12 +44,20 @@ class Op(StrEnum):
 class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    field: str = Field(min_length=1, max_length=80, pattern=r"^[^\s]")
+    field: str = Field(min_length=1, max_length=80)
     op: Op
     # validate_default: an omitted value must still be checked against the op.
     value: str | int | float | bool | list[str | int | float] | None = Field(
         default=None, validate_default=True
     )
+
+    @field_validator("field")
+    @classmethod
+    def _field_is_usable(cls, field: str) -> str:
+        if field in BUILTIN_FIELDS:
+            return field
+        # Same rule as for stored attribute names, or the condition could never match.
+        return attribute_name(field.removeprefix("attributes."))
 
     @field_validator("op")
     @classmethod

@@ -339,3 +339,12 @@ def test_rules_at_the_limits_are_accepted(admin_api):
     assert deepest.status_code == 200
     largest = {"any": [{"field": "a", "op": "eq", "value": str(n)} for n in range(MAX_CONDITIONS)]}
     assert admin_api.post(PREVIEW, json=largest).status_code == 200
+
+
+@pytest.mark.parametrize("field", ['dep"t', "dep\\t", "dep\u0000t", "   "])
+def test_attribute_names_that_could_never_match_are_refused(admin_api, field):
+    response = admin_api.post(
+        "/api/v1/segments/preview", json={"all": [{"field": field, "op": "eq", "value": "x"}]}
+    )
+    assert response.status_code == 422
+    assert "field" in response.json()["errors"][0]["field"]

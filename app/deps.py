@@ -31,15 +31,22 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def api_principal(request: Request, session: SessionDep) -> Principal:
-    """The integrating service behind `Authorization: Bearer <key>`."""
+def bearer_token(request: Request) -> str:
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized(
-            "send an API key as 'Authorization: Bearer <key>'",
+            "send an API key or a user token as 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": 'Bearer realm="drumbeat"'},
         )
-    return accounts.principal_for_api_key(session, secret=secret.strip())
+    return secret.strip()
+
+
+def api_principal(request: Request, session: SessionDep) -> Principal:
+    """The caller behind the bearer token: a service's API key or a user's session token."""
+    secret = bearer_token(request)
+    if secret.startswith(accounts.API_KEY_PREFIX):
+        return accounts.principal_for_api_key(session, secret=secret)
+    return accounts.principal_for_session_token(session, token=secret)
 
 
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
@@ -50,7 +57,7 @@ def require_scope(scope: str):
 
     def check(principal: ApiPrincipal) -> Principal:
         if not principal.allows(scope):
-            raise Forbidden(f"this API key lacks the scope {scope!r}")
+            raise Forbidden(f"{principal.label} lacks the permission {scope!r}")
         return principal
 
     return Depends(check)

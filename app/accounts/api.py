@@ -1,13 +1,17 @@
 """JSON API for API keys and users (admin scope): /api/v1/api-keys, /api/v1/users."""
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, Field
 
 from app.accounts import service as accounts
 from app.accounts.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, UserCreate, UserPublic
 from app.accounts.principal import Principal
-from app.deps import SessionDep, require_scope
+from app.db import utcnow
+from app.deps import SessionDep, SettingsDep, bearer_token, client_address, require_scope
+from app.errors import Unauthorized, problem
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 Admin = Annotated[Principal, require_scope("admin")]
@@ -43,3 +47,45 @@ def create_user(data: UserCreate, session: SessionDep, actor: Admin):
         session, email=data.email, role=data.role, name=data.name, password=password, actor=actor
     )
     return UserCreated(**UserPublic.model_validate(user).model_dump(), password=password)
+
+
+class TokenRequest(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1000)
+
+
+class TokenIssued(BaseModel):
+    token: str
+    token_type: str = "bearer"  # noqa: S105  (the OAuth token type, not a secret)
+    expires_at: datetime
+    user: UserPublic
+
+
+@router.post("/auth/token", response_model=TokenIssued, tags=["auth"])
+def issue_token(data: TokenRequest, request: Request, session: SessionDep, settings: SettingsDep):
+    """Sign in as a studio user; send the token as `Authorization: Bearer <token>`.
+
+    Same throttle as the studio sign-in (429 with Retry-After)."""
+    outcome = accounts.log_in(
+        session,
+        email=data.email,
+        password=data.password,
+        client_address=client_address(request),
+        max_attempts=settings.login_attempts_per_minute,
+        max_age_seconds=settings.session_max_age_seconds,
+    )
+    if outcome is None:
+        # Returned, not raised: the failed attempt must commit so the throttle counts it.
+        return problem(401, "Unauthorized", "email or password is not correct")
+    user, token = outcome
+    expires_at = utcnow() + timedelta(seconds=settings.session_max_age_seconds)
+    return TokenIssued(token=token, expires_at=expires_at, user=UserPublic.model_validate(user))
+
+
+@router.delete("/auth/token", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+def revoke_token(request: Request, session: SessionDep) -> None:
+    """Sign out: the token stops working at once."""
+    token = bearer_token(request)
+    if token.startswith(accounts.API_KEY_PREFIX):
+        raise Unauthorized("API keys are revoked through /api/v1/api-keys")
+    accounts.log_out(session, token=token)

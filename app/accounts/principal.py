@@ -4,14 +4,17 @@ from dataclasses import dataclass, field
 
 from app.accounts.models import Role, Scope
 
+# Permissions only people hold: composing and approving bulletins are never given to a key.
+ISSUES_WRITE = "issues:write"
+ISSUES_APPROVE = "issues:approve"
+
 # What each studio role may do, in the API's own vocabulary of scopes.
+_READ = frozenset({"subscribers:read", "issues:read", "stats:read"})
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
-    Role.admin: frozenset(s.value for s in Scope),
-    Role.editor: frozenset(
-        {"news:write", "subscribers:read", "subscribers:write", "issues:read", "stats:read"}
-    ),
-    Role.approver: frozenset({"subscribers:read", "issues:read", "stats:read"}),
-    Role.viewer: frozenset({"subscribers:read", "issues:read", "stats:read"}),
+    Role.admin: frozenset({*(s.value for s in Scope), ISSUES_WRITE, ISSUES_APPROVE}),
+    Role.editor: _READ | {"news:write", "subscribers:write", ISSUES_WRITE},
+    Role.approver: _READ | {ISSUES_APPROVE},
+    Role.viewer: _READ,
 }
 
 

@@ -201,6 +201,17 @@ def user_for_session_token(session: Session, *, token: str) -> tuple[User, UserS
     return (row[0], row[1]) if row else None
 
 
+def principal_for_session_token(session: Session, *, token: str) -> Principal:
+    """A signed-in user calling the API with their session token; Unauthorized otherwise."""
+    found = user_for_session_token(session, token=token)
+    if found is None:
+        raise Unauthorized(
+            "the token is not valid or has expired; sign in again",
+            headers={"WWW-Authenticate": 'Bearer realm="drumbeat"'},
+        )
+    return principal_for_user(found[0])
+
+
 def log_out(session: Session, *, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == sha256_hex(token)))
 

@@ -65,7 +65,7 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply migrations (the only way the schema changes)."""
     command.upgrade(alembic_config(), revision)
 

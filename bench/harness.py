@@ -84,7 +84,7 @@ def people_csv(crowd: list[Person]) -> bytes:
 def migrate(url: str) -> None:
     config = alembic_config(url)
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 @contextmanager

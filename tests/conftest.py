@@ -47,7 +47,7 @@ def pytest_runtest_makereport(item, call):
 def migrate(url: str) -> None:
     config = alembic_config(url)
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ def test_downgrade_to_base_and_back(db_url, engine):
     config.attributes["configure_logger"] = False
     command.downgrade(config, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     assert {"subscriber", "segment", "api_key", "audit_entry"} <= set(
         inspect(engine).get_table_names()
     )

@@ -8,17 +8,20 @@ with DRUMBEAT_REQUIRE_SERVICES=1 (set in CI) every skip becomes a failure.
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 from alembic import command
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from app.accounts import service as accounts
-from app.accounts.models import ApiKeyCreate, Role, Scope
+from app.accounts.models import ApiKeyCreate, Role, Scope, User, UserSession
 from app.accounts.principal import CLI_PRINCIPAL
 from app.cli import alembic_config
 from app.config import Settings
@@ -148,12 +151,33 @@ def make_user(
     role: Role = Role.editor,
     password: str = TEST_PASSWORD,
 ) -> int:
+    """A studio user with a real argon2 hash (computed once for the shared test password)."""
     with Session(engine) as db_session:
-        user = accounts.create_user(
-            db_session, email=email, role=role, password=password, actor=CLI_PRINCIPAL
-        )
+        user = User(email=email, role=role, password_hash=_password_hash(password))
+        db_session.add(user)
         db_session.commit()
         return user.id
+
+
+@lru_cache
+def _password_hash(password: str) -> str:
+    # argon2 is slow on purpose; the suite creates hundreds of users with one password.
+    return PasswordHasher().hash(password)
+
+
+def make_user_token(engine: Engine, user_id: int) -> str:
+    """A signed-in session for the user, as POST /api/v1/auth/token would give."""
+    token = secrets.token_urlsafe(32)
+    with Session(engine) as db_session:
+        db_session.add(
+            UserSession(
+                user_id=user_id,
+                token_hash=accounts.sha256_hex(token),
+                expires_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
+        db_session.commit()
+    return token
 
 
 @pytest.fixture

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     max_import_bytes: int = 50_000_000
     session_max_age_seconds: int = 14 * 24 * 3600
     login_attempts_per_minute: int = 5
+    # Outbound webhooks: the background runner, how often it polls, and how it gives up.
+    webhooks_enabled: bool = True
+    webhook_poll_seconds: float = Field(default=2.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=6, ge=1)
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

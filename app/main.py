@@ -1,10 +1,13 @@
 """create_app(): routers, static files, error handlers, and the database engine."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,14 +25,29 @@ from app.subscribers import api as subscribers_api
 from app.web import home
 from app.web.limits import BodySizeLimit
 from app.web.templating import redirect
+from app.webhooks import api as webhooks_api
+from app.webhooks import tasks as webhook_tasks
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Background work that lives as long as the app: webhook delivery."""
+    runner = webhook_tasks.start_runner(app.state.engine, app.state.settings)
+    app.state.webhook_runner = runner
+    try:
+        yield
+    finally:
+        if runner is not None:
+            await run_in_threadpool(runner.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper())
     app = FastAPI(
+        lifespan=_lifespan,
         docs_url=None,  # served below with vendored assets: intranets often have no CDN
         title="Drumbeat",
         version="0.1.0",
@@ -52,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_api.router,
         subscribers_api.router,
         segments_api.router,
+        webhooks_api.router,
         accounts_studio.router,
         home.router,
     ):

@@ -4,6 +4,7 @@ from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
 from app.audit.models import AuditEntry
 from app.segments.models import Segment, SegmentMember
 from app.subscribers.models import Subscriber
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -14,4 +15,6 @@ __all__ = [
     "Subscriber",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

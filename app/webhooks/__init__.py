@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed JSON events, sent from a transactional outbox."""

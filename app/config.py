@@ -4,8 +4,18 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Days after occurred_at a news item stops being topical, per kind (unless it has valid_until).
+DEFAULT_STALE_AFTER_DAYS: dict[str, int] = {
+    "win": 42,
+    "open_work": 90,
+    "risk": 90,
+    "incident": 14,
+    "opportunity": 60,
+    "info": 30,
+}
 
 
 class Settings(BaseSettings):
@@ -27,6 +37,21 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=2.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=6, ge=1)
+    # News intake: its own body cap, a per-caller rate limit, and the topicality windows
+    # (DRUMBEAT_STALE_AFTER_DAYS='{"incident": 7}' overrides single kinds).
+    news_max_body_bytes: int = 65_536
+    news_posts_per_minute: int = 120
+    stale_after_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_STALE_AFTER_DAYS))
+
+    @field_validator("stale_after_days")
+    @classmethod
+    def _known_kinds_and_positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(DEFAULT_STALE_AFTER_DAYS))
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}; one of {sorted(DEFAULT_STALE_AFTER_DAYS)}")
+        if any(not 1 <= days <= 3650 for days in value.values()):
+            raise ValueError("stale_after_days are 1 to 3650 days")
+        return {**DEFAULT_STALE_AFTER_DAYS, **value}
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine
 from app.deps import LoginRequired
 from app.errors import DomainError, install_error_handlers
+from app.news import api as news_api
 from app.segments import api as segments_api
 from app.subscribers import api as subscribers_api
 from app.web import home
@@ -63,13 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         default_limit=settings.max_body_bytes,
-        limits_by_path={"/api/v1/subscribers/import": settings.max_import_bytes},
+        limits_by_path={
+            "/api/v1/subscribers/import": settings.max_import_bytes,
+            "/api/v1/news-items": settings.news_max_body_bytes,
+        },
     )
     for router in (
         accounts_api.router,
         audit_api.router,
         subscribers_api.router,
         segments_api.router,
+        news_api.router,
         webhooks_api.router,
         accounts_studio.router,
         home.router,

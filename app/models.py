@@ -2,6 +2,7 @@
 
 from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
 from app.audit.models import AuditEntry
+from app.news.models import NewsItem, NewsItemRevision, RateLimitWindow
 from app.segments.models import Segment, SegmentMember
 from app.subscribers.models import Subscriber
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -10,6 +11,9 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "LoginAttempt",
+    "NewsItem",
+    "NewsItemRevision",
+    "RateLimitWindow",
     "Segment",
     "SegmentMember",
     "Subscriber",

@@ -13,7 +13,8 @@ from app.main import create_app
 from app.webhooks import service as webhooks
 from app.webhooks.models import WebhookDelivery
 from tests.conftest import make_api_key
-from tests.webhooks.conftest import add_endpoint, emit_committed, wait_until
+from tests.receiver import wait_until
+from tests.webhooks.conftest import add_endpoint, emit_committed
 
 
 @contextmanager

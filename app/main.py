@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine
 from app.deps import LoginRequired
 from app.errors import DomainError, install_error_handlers
+from app.issues import api as issues_api
 from app.news import api as news_api
 from app.segments import api as segments_api
 from app.subscribers import api as subscribers_api
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         subscribers_api.router,
         segments_api.router,
         news_api.router,
+        issues_api.router,
         webhooks_api.router,
         accounts_studio.router,
         home.router,

@@ -2,6 +2,15 @@
 
 from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
 from app.audit.models import AuditEntry
+from app.issues.models import (
+    CalendarSetting,
+    Excerpt,
+    ExcerptFraming,
+    ExcerptSource,
+    Issue,
+    IssueSegment,
+    Section,
+)
 from app.news.models import NewsItem, NewsItemRevision, RateLimitWindow
 from app.segments.models import Segment, SegmentMember
 from app.subscribers.models import Subscriber
@@ -10,10 +19,17 @@ from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "CalendarSetting",
+    "Excerpt",
+    "ExcerptFraming",
+    "ExcerptSource",
+    "Issue",
+    "IssueSegment",
     "LoginAttempt",
     "NewsItem",
     "NewsItemRevision",
     "RateLimitWindow",
+    "Section",
     "Segment",
     "SegmentMember",
     "Subscriber",

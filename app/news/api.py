@@ -9,7 +9,7 @@ from app.accounts.principal import Principal
 from app.db import unit_of_work
 from app.deps import ApiPrincipal, SessionDep, SettingsDep, require_scope
 from app.errors import Forbidden
-from app.news import ratelimit
+from app.news import intake, ratelimit
 from app.news import service as news
 from app.news.models import (
     NewsItemCreate,
@@ -71,7 +71,7 @@ def post_news_item(
     Posting the same payload again changes nothing; a changed payload updates the fields
     that changed since the source's last post and records a revision.
     """
-    item, outcome = news.upsert(
+    item, outcome = intake.receive(
         session, data=data, actor=actor, stale_after_days=settings.stale_after_days
     )
     response.status_code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
@@ -88,6 +88,7 @@ def list_news_items(
     since: Annotated[datetime | None, Query(description="occurred_at on or after")] = None,
     stale: bool | None = None,
     archived: Annotated[bool, Query(description="true: only archived items")] = False,
+    unused: Annotated[bool | None, Query(description="true: in no excerpt yet")] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NewsItemsPage:
@@ -95,7 +96,13 @@ def list_news_items(
     if since is not None and since.utcoffset() is None:
         since = since.replace(tzinfo=UTC)
     where = news.NewsFilter(
-        kinds=tuple(kind), theme=theme, source=source, since=since, stale=stale, archived=archived
+        kinds=tuple(kind),
+        theme=theme,
+        source=source,
+        since=since,
+        stale=stale,
+        archived=archived,
+        unused=unused,
     )
     rows, next_cursor = news.list_page(session, where=where, cursor=cursor, limit=limit)
     return NewsItemsPage(

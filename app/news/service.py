@@ -20,6 +20,7 @@ from app.audit.service import record
 from app.config import DEFAULT_STALE_AFTER_DAYS
 from app.db import utcnow
 from app.errors import Invalid, NotFound
+from app.issues.models import ExcerptSource
 from app.news.markdown import render_markdown
 from app.news.models import (
     KeyFigure,
@@ -50,8 +51,7 @@ class NewsFilter:
     since: datetime | None = None
     stale: bool | None = None
     archived: bool = False
-    # `unused` (items no excerpt uses yet) belongs to the issues domain, which knows
-    # excerpts: it is to be added here as a clause that domain supplies.
+    unused: bool | None = None  # true: no excerpt uses the item yet
 
     def where(self, now: datetime) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
@@ -65,6 +65,9 @@ class NewsFilter:
             clauses.append(NewsItem.occurred_at >= self.since)
         if self.stale is not None:
             clauses.append(NewsItem.stale_at <= now if self.stale else NewsItem.stale_at > now)
+        if self.unused is not None:
+            used = NewsItem.id.in_(select(ExcerptSource.news_item_id))
+            clauses.append(~used if self.unused else used)
         archived = NewsItem.archived_at.is_not(None)
         clauses.append(archived if self.archived else NewsItem.archived_at.is_(None))
         return clauses

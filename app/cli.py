@@ -14,7 +14,7 @@ from app.accounts.models import ApiKeyCreate, Role, Scope
 from app.accounts.principal import CLI_PRINCIPAL
 from app.config import get_settings
 from app.db import make_engine, unit_of_work
-from app.demo import seed
+from app.demo import newsroom, seed
 from app.errors import DomainError
 
 app = typer.Typer(
@@ -167,7 +167,11 @@ def demo_load(if_empty: Annotated[bool, typer.Option("--if-empty")] = False) -> 
             typer.echo("The database has data; demo not loaded.")
             return
         seed.load(session)
-    typer.echo("Loaded the demo audience: 200 subscribers, 6 segments.")
+        newsroom.load(session)
+    typer.echo(
+        "Loaded the demo: 200 subscribers, 6 segments, news of every kind, a flash issue "
+        "in review and the next bulletin in draft."
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 from app.accounts.models import User
 from app.cli import app as cli
 from app.config import get_settings
+from app.issues.models import Excerpt, Issue
+from app.news.models import NewsItem
 from app.segments.models import Segment
 from app.subscribers.models import Subscriber
 
@@ -68,6 +70,13 @@ def test_demo_loads_a_living_audience_only_into_an_empty_database(cli_env, sessi
     assert session.scalar(select(func.count()).select_from(Subscriber)) == 200
     names = set(session.scalars(select(Segment.name)))
     assert {"Top management", "Budget holders", "ITSM roles", "Key users", "All staff"} <= names
+    kinds = set(session.scalars(select(NewsItem.kind)))
+    assert kinds == {"win", "open_work", "risk", "incident", "opportunity", "info"}
+    drafts = session.scalars(select(Issue).where(Issue.kind == "regular")).all()
+    assert len(drafts) == 3 and all(i.status == "draft" for i in drafts)
+    assert session.scalar(select(func.count()).select_from(Excerpt)) >= 3
+    [flash] = session.scalars(select(Issue).where(Issue.kind == "flash")).all()
+    assert flash.status == "in_review"
     assert "not loaded" in run("demo", "load", "--if-empty").output
     assert session.scalar(select(func.count()).select_from(Subscriber)) == 200
 

@@ -190,9 +190,9 @@ def test_framing_per_segment_and_segment_filters(client, people, draft, segments
 def test_every_change_is_audited_with_its_author(client, people, draft, session):
     add_excerpt(client, people["editor"], draft["id"], kind="info", headline="x")
     actions = session.scalars(
-        select(AuditEntry.action).where(
-            AuditEntry.object_type == "issue", AuditEntry.actor_label == "editor@example.com"
-        )
+        select(AuditEntry.action)
+        .where(AuditEntry.object_type == "issue", AuditEntry.actor_label == "editor@example.com")
+        .order_by(AuditEntry.id)
     ).all()
     assert actions == ["issue.created", "excerpt.created"]
 

@@ -53,6 +53,17 @@ class Settings(BaseSettings):
             raise ValueError("stale_after_days are 1 to 3650 days")
         return {**DEFAULT_STALE_AFTER_DAYS, **value}
 
+    # Who the bulletin comes from, and the headers mail clients and spam filters look at.
+    mail_from_name: str = "IT department"
+    mail_from_address: str = "it-news@example.com"
+    mail_reply_to: str | None = None
+    organisation: str = "Example Corp IT"
+    list_id: str = "it-bulletin.example.com"
+    unsubscribe_mailto: str | None = None  # e.g. unsubscribe@example.com, beside the https link
+    message_id_domain: str | None = None  # default: the domain of mail_from_address
+    dkim_selector: str | None = None
+    dkim_private_key_file: Path | None = None
+
     def resolved_secret_key(self) -> str:
         if self.secret_key:
             return self.secret_key

@@ -22,8 +22,11 @@ from app.deps import LoginRequired
 from app.errors import DomainError, install_error_handlers
 from app.issues import api as issues_api
 from app.news import api as news_api
+from app.rendering import api as rendering_api
+from app.rendering.service import Renderer
 from app.segments import api as segments_api
 from app.subscribers import api as subscribers_api
+from app.tracking.tokens import TokenSigner
 from app.web import home
 from app.web.limits import BodySizeLimit
 from app.web.templating import redirect
@@ -31,6 +34,8 @@ from app.webhooks import api as webhooks_api
 from app.webhooks import tasks as webhook_tasks
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Pages people open (the studio, the web version of an issue) answer errors in HTML.
+HTML_PATHS = ("/studio", "/web/")
 
 
 @asynccontextmanager
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.secret_key = settings.resolved_secret_key()
+    app.state.renderer = Renderer(settings, TokenSigner(app.state.secret_key))
 
     install_error_handlers(app)
     _install_studio_handlers(app)
@@ -77,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segments_api.router,
         news_api.router,
         issues_api.router,
+        rendering_api.router,
         webhooks_api.router,
         accounts_studio.router,
         home.router,
@@ -118,7 +125,7 @@ def _install_studio_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
         # People in the studio get a short page; API clients get problem+json.
-        if request.url.path.startswith("/studio"):
+        if request.url.path.startswith(HTML_PATHS):
             return HTMLResponse(
                 f"<h1>{exc.title}</h1><p>{escape(exc.detail)}</p>",
                 status_code=exc.status,

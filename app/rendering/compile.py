@@ -1,0 +1,126 @@
+"""content -> jinja -> MJML -> HTML (mjml-python) -> premailer, once per audience variant."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import premailer
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from mjml import mjml2html
+
+from app.rendering.content import IssueView
+from app.rendering.slots import QuotedPrintableTemplate, SlotTemplate, marker
+
+EMAILS_DIR = Path(__file__).resolve().parents[2] / "emails"
+KIND_COLOURS = {
+    "win": "#1e7a3c",
+    "open_work": "#9a5b00",
+    "risk": "#b03a2e",
+    "incident": "#b03a2e",
+    "opportunity": "#1f5fbf",
+    "info": "#4a5361",
+}
+
+_html_env = Environment(
+    loader=FileSystemLoader(EMAILS_DIR),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_text_env = Environment(
+    loader=FileSystemLoader(EMAILS_DIR),
+    autoescape=False,  # noqa: S701
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+# premailer logs through cssutils; MJML's CSS uses properties cssutils does not know.
+logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    address: str
+    organisation: str
+
+
+@dataclass(frozen=True)
+class VariantLinks:
+    """Links baked into a variant; the per-recipient ones are slots (see PER_RECIPIENT)."""
+
+    web_version: str
+    feedback_form: str
+    pixel: str
+    feedback: dict[int, dict[str, str]]
+
+
+PER_RECIPIENT_SLOTS = ("unsubscribe_url", "preferences_url")
+
+
+@dataclass
+class CompiledVariant:
+    subject: str
+    view: IssueView
+    html: SlotTemplate
+    text: SlotTemplate
+    html_qp: QuotedPrintableTemplate
+    text_qp: QuotedPrintableTemplate
+
+
+def compile_variant(
+    view: IssueView, *, sender: Sender, links: VariantLinks, base_url: str
+) -> CompiledVariant:
+    """Compile one variant; the result is shared by every recipient of that variant."""
+    view.merge_slots.setdefault("greeting", ("first_name", "colleague", True))
+    view.merge_slots.setdefault("greeting_text", ("first_name", "colleague", False))
+    context = {
+        "issue": view,
+        "lang": "en",
+        "organisation": sender.organisation,
+        "sender_name": sender.name,
+        "sender_address": sender.address,
+        "kind_colours": KIND_COLOURS,
+        "feedback": links.feedback,
+        "links": {
+            "web_version": links.web_version,
+            "feedback_form": links.feedback_form,
+            "pixel": links.pixel,
+            "unsubscribe": marker("unsubscribe_url"),
+            "preferences": marker("preferences_url"),
+        },
+        "preview_text": _preview_text(view),
+    }
+    mjml_source = _html_env.get_template("issue.mjml.j2").render(
+        **context, greeting=marker("greeting")
+    )
+    # fonts={}: no web font <link>s, so nothing for premailer to fetch and nothing remote.
+    html = mjml2html(mjml_source, disable_comments=True, fonts={})
+    inlined = premailer.Premailer(
+        html,
+        base_url=base_url,
+        allow_network=False,
+        keep_style_tags=True,
+        remove_classes=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+    text = _text_env.get_template("issue.txt.j2").render(
+        **context, greeting=marker("greeting_text")
+    )
+    html_template, text_template = SlotTemplate(inlined), SlotTemplate(text)
+    return CompiledVariant(
+        subject=view.title,
+        view=view,
+        html=html_template,
+        text=text_template,
+        html_qp=QuotedPrintableTemplate(html_template),
+        text_qp=QuotedPrintableTemplate(text_template),
+    )
+
+
+def _preview_text(view: IssueView) -> str:
+    headlines = [e.headline for s in view.sections for e in s.excerpts]
+    return " · ".join(headlines)[:140]

@@ -89,3 +89,57 @@ def _without_image(token: Token) -> list[Token]:
         Token("text", "", 0, content=description),
         Token("link_close", "a", -1),
     ]
+
+
+def markdown_to_text(text: str) -> str:
+    """Readable plain text for the same markdown: the text part of an email.
+
+    Emphasis markers go, links become "label (url)", list items keep a dash or number.
+    """
+    blocks: list[tuple[str, bool]] = []  # (text, is a list item)
+    prefix: list[str] = []
+    counters: list[int] = []
+    for token in _markdown.parse(text):
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            counters.append(int(token.attrs.get("start", 1)) if token.type.startswith("o") else 0)
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            counters.pop()
+        elif token.type == "list_item_open":
+            if counters and counters[-1]:
+                prefix.append(f"{counters[-1]}. ")
+                counters[-1] += 1
+            else:
+                prefix.append("- ")
+        elif token.type == "inline":
+            line = _inline_text(token.children or [])
+            indent = "  " * max(0, len(counters) - 1)
+            blocks.append((indent + "".join(prefix) + line, bool(prefix)))
+            prefix.clear()
+        elif token.type in ("fence", "code_block"):
+            blocks.append((token.content.rstrip("\n"), False))
+    out, out_item = "", False
+    for index, (block, is_item) in enumerate(b for b in blocks if b[0].strip()):
+        # List items stay together; other blocks are paragraphs.
+        out += ("" if index == 0 else "\n" if is_item and out_item else "\n\n") + block
+        out_item = is_item
+    return out
+
+
+def _inline_text(children: list[Token]) -> str:
+    out: list[str] = []
+    href = None
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            out.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif child.type == "link_open":
+            href = str(child.attrs.get("href", ""))
+            out.append("")
+        elif child.type == "link_close" and href:
+            if is_absolute_link(href) and not "".join(out).endswith(href):
+                out.append(f" ({href})")
+            href = None
+        elif child.type == "image":
+            out.append(child.content or str(child.attrs.get("src", "")))
+    return "".join(out)

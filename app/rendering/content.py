@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from app.issues.models import Excerpt, ExcerptFraming, Issue
 from app.issues.service import sections_of
+from app.news.markdown import markdown_to_text
 from app.rendering.slots import marker
 
 KIND_LABELS = {
@@ -109,7 +110,7 @@ def build_view(session: Session, *, issue: Issue, segment_ids: tuple[int, ...]) 
         title=issue.title,
         date_label=issue.planned_date.strftime("%d %B %Y").lstrip("0"),
         intro_html=_sanitised(merge.html(issue.intro_html)),
-        intro_text=merge.text(issue.intro_md),
+        intro_text=merge.text(markdown_to_text(issue.intro_md)),
         sections=sections,
         merge_slots=merge.slots,
     )
@@ -140,7 +141,7 @@ def _excerpt_view(
         kind_marker=KIND_MARKERS[excerpt.kind],
         headline=excerpt.headline,
         body_html=_sanitised(merge.html(body_html)),
-        body_text=merge.text(body_md),
+        body_text=merge.text(markdown_to_text(body_md)),
         cta_label=excerpt.cta_label,
         cta_url=excerpt.cta_url,
     )

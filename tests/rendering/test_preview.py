@@ -185,3 +185,19 @@ def test_the_web_version_has_no_personal_data_and_bad_tokens_get_a_plain_404(
     tampered = client.get(web_url.removeprefix("http://testserver")[:-2] + "xx")
     assert tampered.status_code == 404 and tampered.headers["content-type"].startswith("text/html")
     assert "Traceback" not in tampered.text
+
+
+def test_the_text_part_reads_markdown_as_prose(client, people, draft):
+    add_excerpt(
+        client,
+        people["editor"],
+        draft["id"],
+        kind="win",
+        headline="Report",
+        body="Drained in **14 minutes**; see [the report](https://x.example/r).\n\n"
+        "- first\n- second",
+    )
+    text = preview(client, people["viewer"], draft["id"], format="text").text
+    assert "Drained in 14 minutes; see the report (https://x.example/r)." in text
+    assert "- first\n- second" in text
+    assert "**" not in text

@@ -99,8 +99,16 @@ def markdown_to_text(text: str) -> str:
     blocks: list[tuple[str, bool]] = []  # (text, is a list item)
     prefix: list[str] = []
     counters: list[int] = []
+    row: list[str] | None = None  # the cells of the table row being read
     for token in _markdown.parse(text):
-        if token.type in ("bullet_list_open", "ordered_list_open"):
+        if token.type == "tr_open":
+            row = []
+        elif token.type == "tr_close" and row is not None:
+            blocks.append((" | ".join(row), True))
+            row = None
+        elif token.type == "inline" and row is not None:
+            row.append(_inline_text(token.children or []))
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
             counters.append(int(token.attrs.get("start", 1)) if token.type.startswith("o") else 0)
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             counters.pop()

@@ -21,6 +21,7 @@ from app.rendering.compile import CompiledVariant
 CRLF = "\r\n"
 SIGNED_HEADERS = [
     b"From",
+    b"Reply-To",
     b"To",
     b"Subject",
     b"Date",

@@ -201,3 +201,16 @@ def test_the_text_part_reads_markdown_as_prose(client, people, draft):
     assert "Drained in 14 minutes; see the report (https://x.example/r)." in text
     assert "- first\n- second" in text
     assert "**" not in text
+
+
+def test_tables_in_the_text_part_keep_their_rows(client, people, draft):
+    add_excerpt(
+        client,
+        people["editor"],
+        draft["id"],
+        kind="info",
+        headline="Uptime",
+        body="| Service | Uptime |\n|---|---|\n| Mail | 99.9 % |\n| VPN | 99.5 % |",
+    )
+    text = preview(client, people["viewer"], draft["id"], format="text").text
+    assert "Service | Uptime\nMail | 99.9 %\nVPN | 99.5 %" in text

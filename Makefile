@@ -45,6 +45,7 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.import_subscribers
 	$(BIN)/python -m bench.segment_count
+	$(BIN)/python -m bench.render
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

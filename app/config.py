@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     message_id_domain: str | None = None  # default: the domain of mail_from_address
     dkim_selector: str | None = None
     dkim_private_key_file: Path | None = None
+    # Where messages go: maildir://./var/outbox (no mail server needed) or an SMTP relay,
+    # e.g. smtp://user:pass@host:587?starttls=true; the pool and rate apply to SMTP.
+    mail_url: str = "maildir://./var/outbox"
+    smtp_pool_size: int = Field(default=4, ge=1)
+    smtp_rate_per_second: float | None = Field(default=None, gt=0)
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

@@ -28,7 +28,7 @@ from app.config import Settings
 from app.db import metadata
 from app.main import create_app
 
-pytest_plugins = ["tests.browser", "tests.receiver"]
+pytest_plugins = ["tests.browser", "tests.receiver", "tests.smtp_servers"]
 
 POSTGRES_URL = os.environ.get(
     "DRUMBEAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     smtp_pool_size: int = Field(default=4, ge=1)
     smtp_rate_per_second: float | None = Field(default=None, gt=0)
 
+    # The task queue: unset runs sends inside the app process; a redis:// URL hands them to
+    # `drumbeat worker` processes (any number, on any machine sharing the database).
+    broker_url: str | None = None
+    scheduler_poll_seconds: float = Field(default=15.0, gt=0)
+    retry_unknown_deliveries: bool = False
+
     def resolved_secret_key(self) -> str:
         if self.secret_key:
             return self.secret_key

@@ -18,6 +18,8 @@ from app.accounts import studio as accounts_studio
 from app.audit import api as audit_api
 from app.config import Settings, get_settings
 from app.db import make_engine
+from app.delivery import api as delivery_api
+from app.delivery import tasks as delivery_tasks
 from app.deps import LoginRequired
 from app.errors import DomainError, install_error_handlers
 from app.issues import api as issues_api
@@ -40,14 +42,18 @@ HTML_PATHS = ("/studio", "/web/")
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background work that lives as long as the app: webhook delivery."""
+    """Background work that lives as long as the app: webhook delivery and, without a
+    broker URL, the sends themselves and the scheduler that starts them on time."""
     runner = webhook_tasks.start_runner(app.state.engine, app.state.settings)
     app.state.webhook_runner = runner
-    try:
-        yield
-    finally:
-        if runner is not None:
-            await run_in_threadpool(runner.stop)
+    async with delivery_tasks.in_app(
+        app.state.settings, engine=app.state.engine, renderer=app.state.renderer
+    ):
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segments_api.router,
         news_api.router,
         issues_api.router,
+        delivery_api.router,
         rendering_api.router,
         webhooks_api.router,
         accounts_studio.router,

@@ -2,6 +2,7 @@
 
 from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
 from app.audit.models import AuditEntry
+from app.delivery.models import Delivery, SendRun
 from app.issues.models import (
     CalendarSetting,
     Excerpt,
@@ -20,6 +21,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "CalendarSetting",
+    "Delivery",
     "Excerpt",
     "ExcerptFraming",
     "ExcerptSource",
@@ -32,6 +34,7 @@ __all__ = [
     "Section",
     "Segment",
     "SegmentMember",
+    "SendRun",
     "Subscriber",
     "User",
     "UserSession",

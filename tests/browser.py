@@ -57,7 +57,9 @@ def live_server(app, engine) -> Iterator[str]:
     yield from serve_in_thread(app)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread, which
+# would break asyncio-based tests that run after it on the same worker.
+@pytest.fixture(scope="module")
 def browser():
     path = chromium_path()
     try:

@@ -96,11 +96,13 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(db_url, tmp_path_factory) -> Settings:
+    var_dir = tmp_path_factory.mktemp("var")
     return Settings(
         database_url=db_url,
         secret_key="test-secret-" + secrets.token_hex(8),
-        var_dir=tmp_path_factory.mktemp("var"),
+        var_dir=var_dir,
         base_url="http://testserver",
+        mail_url=f"maildir://{var_dir / 'outbox'}",
     )
 
 

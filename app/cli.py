@@ -64,6 +64,32 @@ def serve(
     )
 
 
+@app.command()
+def worker(processes: Annotated[int, typer.Option(help="Worker processes")] = 1) -> None:
+    """Send issues from the Redis queue (DRUMBEAT_BROKER_URL); run as many as you like."""
+    import os
+    import shutil
+
+    if not get_settings().broker_url:
+        _fail(
+            "Set DRUMBEAT_BROKER_URL (e.g. redis://127.0.0.1:6379/0): without a broker "
+            "`drumbeat serve` sends in its own process and needs no worker."
+        )
+    taskiq = shutil.which("taskiq") or _fail("the taskiq command is not installed")
+    # The taskiq runner owns signals, restarts and graceful shutdown; we only point it at
+    # our broker. Interrupted sends resume and scheduled issues start in every worker.
+    command = [
+        taskiq,
+        "worker",
+        "app.delivery.tasks:broker",
+        "--workers",
+        str(processes),
+        "--ack-type",
+        "when_executed",
+    ]
+    os.execv(taskiq, command)  # noqa: S606  (our own argv, no shell)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "heads") -> None:
     """Apply migrations (the only way the schema changes)."""

@@ -19,6 +19,7 @@ from app.audit import api as audit_api
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.delivery import api as delivery_api
+from app.delivery import outbox
 from app.delivery import tasks as delivery_tasks
 from app.deps import LoginRequired
 from app.errors import DomainError, install_error_handlers
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         news_api.router,
         issues_api.router,
         delivery_api.router,
+        outbox.router,
         rendering_api.router,
         webhooks_api.router,
         accounts_studio.router,

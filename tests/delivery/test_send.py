@@ -213,3 +213,18 @@ def test_the_api_sends_in_process_and_reports_progress(client, engine, people_to
     assert progress["counts"]["sent"] == 6 and progress["done"] == 6
     with Session(engine) as session:
         assert session.scalar(select(SendRun.state)) == RunState.done
+
+
+def test_the_outbox_lists_what_make_run_sent(client, engine, people_tokens, admin_api):
+    before = {m["key"] for m in admin_api.get("/api/v1/outbox").json()}
+    issue_id = approved_issue(engine, [static_segment(engine, "All", people(engine, 2))])
+    client.post(f"/api/v1/issues/{issue_id}/send", headers=people_tokens["approver"])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and issue_status(engine, issue_id) != "sent":
+        time.sleep(0.05)
+    listed = [m for m in admin_api.get("/api/v1/outbox").json() if m["key"] not in before]
+    assert sorted(m["recipient"] for m in listed) == ["p0@example.com", "p1@example.com"]
+    raw = admin_api.get(f"/api/v1/outbox/{listed[0]['key']}")
+    assert raw.headers["content-type"] == "message/rfc822" and b"List-Unsubscribe:" in raw.content
+    assert admin_api.get("/api/v1/outbox/nope").status_code == 404
+    assert client.get("/api/v1/outbox", headers=people_tokens["viewer"]).status_code == 403

@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from app.accounts.principal import Principal
+from app.accounts.principal import ISSUES_WRITE, Principal
 from app.deps import SessionDep, require_scope
 from app.errors import NotFound
 from app.issues import service as issues
 from app.issues.models import Issue, IssueStatus
+from app.rendering.proofs import ProofRequest, ProofResult, send_test
 from app.rendering.service import Renderer, preview_variant, variant_of
 from app.subscribers import service as subscribers
 from app.tracking.tokens import Purpose
@@ -58,6 +59,24 @@ def preview(
     if format == PreviewFormat.text:
         return PlainTextResponse(compiled.text.fill(values), headers=PAGE_HEADERS)
     return HTMLResponse(compiled.html.fill(values), headers=PAGE_HEADERS)
+
+
+@router.post("/api/v1/issues/{issue_id}/test-send", response_model=list[ProofResult])
+async def test_send(
+    issue_id: int,
+    data: ProofRequest,
+    request: Request,
+    actor: Annotated[Principal, require_scope(ISSUES_WRITE)],
+):
+    """Send the issue, marked [Test], to up to 10 addresses (e.g. yourself) right away."""
+    return await send_test(
+        request.app.state.engine,
+        renderer=_renderer(request),
+        mail_url=request.app.state.settings.mail_url,
+        issue_id=issue_id,
+        data=data,
+        actor=actor,
+    )
 
 
 @router.get("/web/{token}", response_class=HTMLResponse, include_in_schema=False)

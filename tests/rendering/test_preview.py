@@ -214,3 +214,42 @@ def test_tables_in_the_text_part_keep_their_rows(client, people, draft):
     )
     text = preview(client, people["viewer"], draft["id"], format="text").text
     assert "Service | Uptime\nMail | 99.9 %\nVPN | 99.5 %" in text
+
+
+def test_a_test_send_reaches_the_given_addresses_marked_as_test(
+    settings, engine, people, draft, smtp_sink
+):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    app = create_app(
+        settings.model_copy(update={"mail_url": smtp_sink.url(), "webhooks_enabled": False})
+    )
+    with TestClient(app, base_url="http://testserver") as client:
+        add_excerpt(client, people["editor"], draft["id"], kind="win", headline="Faster")
+        sent = client.post(
+            f"/api/v1/issues/{draft['id']}/test-send",
+            json={"emails": ["Editor@Example.com"]},
+            headers=people["editor"].headers,
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()[0]["ok"] is True and sent.json()[0]["email"] == "editor@example.com"
+        bad = client.post(
+            f"/api/v1/issues/{draft['id']}/test-send",
+            json={"emails": ["nope"]},
+            headers=people["editor"].headers,
+        )
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "emails.0"
+        assert (
+            client.post(
+                f"/api/v1/issues/{draft['id']}/test-send",
+                json={"emails": ["a@example.com"]},
+                headers=people["viewer"].headers,
+            ).status_code
+            == 403
+        )
+    app.state.engine.dispose()
+    [message] = smtp_sink.received
+    assert message.rcpt_tos == ["editor@example.com"]
+    assert b"Subject: [Test] IT bulletin #1" in message.content

@@ -29,6 +29,7 @@ from app.rendering import api as rendering_api
 from app.rendering.service import Renderer
 from app.segments import api as segments_api
 from app.subscribers import api as subscribers_api
+from app.tracking import public as public_pages
 from app.tracking.tokens import TokenSigner
 from app.web import home
 from app.web.limits import BodySizeLimit
@@ -38,7 +39,7 @@ from app.webhooks import tasks as webhook_tasks
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Pages people open (the studio, the web version of an issue) answer errors in HTML.
-HTML_PATHS = ("/studio", "/web/")
+HTML_PATHS = ("/studio", "/web/", "/u/", "/p/")
 
 
 @asynccontextmanager
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         issues_api.router,
         delivery_api.router,
         outbox.router,
+        public_pages.router,
         rendering_api.router,
         webhooks_api.router,
         accounts_studio.router,

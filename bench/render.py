@@ -490,7 +490,7 @@ def measure_compile(
     links = variant_links(renderer.signer, base_url=BASE_URL, view=view, segment_ids=variant)
 
     def compile_once() -> CompiledVariant:
-        return compile_variant(view, sender=renderer.sender, links=links, base_url=BASE_URL)
+        return compile_variant(view, sender=renderer.sender, links=links)
 
     started = time.perf_counter()
     compiled = compile_once()  # the process's first: templates to load, caches empty

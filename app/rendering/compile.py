@@ -70,9 +70,7 @@ class CompiledVariant:
     text_qp: QuotedPrintableTemplate
 
 
-def compile_variant(
-    view: IssueView, *, sender: Sender, links: VariantLinks, base_url: str
-) -> CompiledVariant:
+def compile_variant(view: IssueView, *, sender: Sender, links: VariantLinks) -> CompiledVariant:
     """Compile one variant; the result is shared by every recipient of that variant."""
     view.merge_slots.setdefault("greeting", ("first_name", "colleague", True))
     view.merge_slots.setdefault("greeting_text", ("first_name", "colleague", False))
@@ -98,9 +96,10 @@ def compile_variant(
     )
     # fonts={}: no web font <link>s, so nothing for premailer to fetch and nothing remote.
     html = mjml2html(mjml_source, disable_comments=True, fonts={})
+    # No base_url: every link is absolute already, and premailer would otherwise prefix the
+    # slot markers that stand for per-recipient URLs (unsubscribe, preferences).
     inlined = premailer.Premailer(
         html,
-        base_url=base_url,
         allow_network=False,
         keep_style_tags=True,
         remove_classes=False,

@@ -79,9 +79,7 @@ class Renderer:
         links = variant_links(
             self.signer, base_url=self.settings.base_url, view=view, segment_ids=segment_ids
         )
-        compiled = compile_variant(
-            view, sender=self.sender, links=links, base_url=self.settings.base_url
-        )
+        compiled = compile_variant(view, sender=self.sender, links=links)
         self._cache[key] = compiled
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)

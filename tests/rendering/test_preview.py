@@ -253,3 +253,27 @@ def test_a_test_send_reaches_the_given_addresses_marked_as_test(
     [message] = smtp_sink.received
     assert message.rcpt_tos == ["editor@example.com"]
     assert b"Subject: [Test] IT bulletin #1" in message.content
+
+
+def test_every_link_of_a_personal_message_is_one_absolute_url(client, people, draft, engine):
+    with Session(engine) as db:
+        person = Subscriber(email="links@example.com", name="Link Checker")
+        db.add(person)
+        db.commit()
+        person_id = person.id
+    add_excerpt(
+        client,
+        people["editor"],
+        draft["id"],
+        kind="win",
+        headline="Links",
+        cta_url="https://intranet.example/news",
+    )
+    page = Page()
+    page.feed(preview(client, people["viewer"], draft["id"], subscriber_id=person_id).text)
+    hrefs = [value for name, value in page.attributes if name == "href"]
+    assert len(hrefs) >= 6
+    for href in hrefs:
+        assert re.fullmatch(r"https?://[^/\s]+(/\S*)?", href), href
+        assert href.count("://") == 1, href
+    assert any("/u/" in h for h in hrefs) and any("/p/" in h for h in hrefs)

@@ -1,0 +1,99 @@
+"""Pages a subscriber reaches from an email: unsubscribe (RFC 8058 one-click too) and
+preferences. Link scanners fetch every URL, so GET and HEAD never change anything; a bad
+token gets a plain 404 page."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.accounts.principal import Principal
+from app.audit.service import record
+from app.db import utcnow
+from app.deps import SessionDep
+from app.errors import NotFound
+from app.subscribers.models import Subscriber, SubscriberStatus
+from app.tracking.tokens import Purpose, TokenSigner
+from app.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _signer(request: Request) -> TokenSigner:
+    return request.app.state.renderer.signer
+
+
+def _subscriber(session, request: Request, purpose: Purpose, token: str) -> Subscriber:
+    values = _signer(request).read(purpose, token)
+    subscriber = session.get(Subscriber, values[0]) if values else None
+    if subscriber is None:
+        raise NotFound("this link is not valid (any more)")
+    return subscriber
+
+
+def _page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=PAGE_HEADERS
+    )
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, request: Request, session: SessionDep):
+    """Asks; does not act (a scanner following the link must not unsubscribe anyone)."""
+    subscriber = _subscriber(session, request, Purpose.unsubscribe, token)
+    return _page(
+        request,
+        "public/unsubscribe.html",
+        {"token": token, "done": subscriber.status == SubscriberStatus.unsubscribed},
+    )
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+def unsubscribe(token: str, request: Request, session: SessionDep):
+    """One click: from the page's button, or a mail client's RFC 8058 POST (no cookie, no
+    CSRF token). Unsubscribing twice is fine."""
+    subscriber = _subscriber(session, request, Purpose.unsubscribe, token)
+    _set_status(session, subscriber, SubscriberStatus.unsubscribed, via="unsubscribe link")
+    return _page(request, "public/unsubscribe.html", {"token": token, "done": True})
+
+
+@router.get("/p/{token}", response_class=HTMLResponse)
+def preferences_page(token: str, request: Request, session: SessionDep):
+    subscriber = _subscriber(session, request, Purpose.preferences, token)
+    return _page(request, "public/preferences.html", {"token": token, "subscriber": subscriber})
+
+
+@router.post("/p/{token}", response_class=HTMLResponse)
+async def update_preferences(token: str, request: Request, session: SessionDep):
+    subscriber = _subscriber(session, request, Purpose.preferences, token)
+    choice = (await request.form()).get("subscription")
+    if choice == "unsubscribe":
+        _set_status(session, subscriber, SubscriberStatus.unsubscribed, via="preferences")
+    elif choice == "resubscribe" and subscriber.status == SubscriberStatus.unsubscribed:
+        # Only the person themselves can undo an unsubscribe; bounces and blocks stay.
+        _set_status(session, subscriber, SubscriberStatus.active, via="preferences")
+    return _page(
+        request,
+        "public/preferences.html",
+        {"token": token, "subscriber": subscriber, "saved": True},
+    )
+
+
+def _set_status(session, subscriber: Subscriber, status: SubscriberStatus, *, via: str) -> None:
+    if subscriber.status == status:
+        return
+    subscriber.status = status
+    subscriber.status_changed_at = subscriber.updated_at = utcnow()
+    session.add(subscriber)
+    actor = Principal(kind="subscriber", id=subscriber.id, label="the subscriber")
+    record(
+        session,
+        actor=actor,
+        action=f"subscriber.{status.value}",
+        object_type="subscriber",
+        object_id=subscriber.id,
+        details={"via": via},
+    )

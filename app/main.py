@@ -39,7 +39,7 @@ from app.webhooks import tasks as webhook_tasks
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Pages people open (the studio, the web version of an issue) answer errors in HTML.
-HTML_PATHS = ("/studio", "/web/", "/u/", "/p/")
+HTML_PATHS = ("/studio", "/web/", "/u/", "/p/", "/f/")
 
 
 @asynccontextmanager

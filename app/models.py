@@ -15,6 +15,7 @@ from app.issues.models import (
 from app.news.models import NewsItem, NewsItemRevision, RateLimitWindow
 from app.segments.models import Segment, SegmentMember
 from app.subscribers.models import Subscriber
+from app.tracking.models import ExcerptFeedback
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CalendarSetting",
     "Delivery",
     "Excerpt",
+    "ExcerptFeedback",
     "ExcerptFraming",
     "ExcerptSource",
     "Issue",

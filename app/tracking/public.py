@@ -1,6 +1,6 @@
-"""Pages a subscriber reaches from an email: unsubscribe (RFC 8058 one-click too) and
-preferences. Link scanners fetch every URL, so GET and HEAD never change anything; a bad
-token gets a plain 404 page."""
+"""Pages a subscriber reaches from an email: unsubscribe (RFC 8058 one-click too),
+preferences and "was this useful?". Link scanners fetch every URL, so GET and HEAD never
+change anything; a bad token gets a plain 404 page."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -10,7 +10,9 @@ from app.audit.service import record
 from app.db import utcnow
 from app.deps import SessionDep
 from app.errors import NotFound
+from app.issues.models import Excerpt
 from app.subscribers.models import Subscriber, SubscriberStatus
+from app.tracking.models import ExcerptFeedback
 from app.tracking.tokens import Purpose, TokenSigner
 from app.web.templating import templates
 
@@ -97,3 +99,39 @@ def _set_status(session, subscriber: Subscriber, status: SubscriberStatus, *, vi
         object_id=subscriber.id,
         details={"via": via},
     )
+
+
+@router.get("/f/{token}", response_class=HTMLResponse)
+def feedback_page(token: str, request: Request, session: SessionDep):
+    """The vote the reader clicked, to confirm with one button (and an optional comment):
+    scanners that follow every link record nothing."""
+    _, excerpt_id, useful = _vote(session, request, token)
+    excerpt = session.get(Excerpt, excerpt_id)
+    return _page(
+        request,
+        "public/feedback.html",
+        {"token": token, "headline": excerpt.headline, "useful": useful},
+    )
+
+
+@router.post("/f/{token}", response_class=HTMLResponse)
+async def record_feedback(token: str, request: Request, session: SessionDep):
+    issue_id, excerpt_id, useful = _vote(session, request, token)
+    comment = str((await request.form()).get("comment") or "")[:2000].strip()
+    session.add(
+        ExcerptFeedback(issue_id=issue_id, excerpt_id=excerpt_id, useful=useful, comment=comment)
+    )
+    excerpt = session.get(Excerpt, excerpt_id)
+    return _page(
+        request,
+        "public/feedback.html",
+        {"token": token, "headline": excerpt.headline, "useful": useful, "thanks": True},
+    )
+
+
+def _vote(session, request: Request, token: str) -> tuple[int, int, bool]:
+    values = _signer(request).read(Purpose.feedback, token, count=3)
+    excerpt = session.get(Excerpt, values[1]) if values else None
+    if excerpt is None or excerpt.issue_id != values[0] or values[2] not in (0, 1):
+        raise NotFound("this link is not valid (any more)")
+    return values[0], values[1], bool(values[2])

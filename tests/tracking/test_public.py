@@ -86,3 +86,34 @@ def test_preferences_let_a_person_leave_and_come_back_but_not_undo_a_bounce(app,
         session.commit()
     client.post(preferences, data={"subscription": "resubscribe"})
     assert status_of(engine, person) == SubscriberStatus.bounced
+
+
+def test_feedback_is_recorded_only_on_confirmation_and_without_a_name(app, client, engine):
+    from app.tracking.models import ExcerptFeedback
+
+    [person] = people(engine, 1)
+    issue_id = approved_issue(engine, [static_segment(engine, "All", [person])])
+    with Session(engine) as session:
+        raw = app.state.renderer.message(
+            session, issue=session.get(Issue, issue_id), subscriber=session.get(Subscriber, person)
+        )
+    html = (
+        email.message_from_bytes(raw, policy=email.policy.default).get_body(("html",)).get_content()
+    )
+    useful, not_useful = re.findall(r'href="http://testserver(/f/[^"]+)"', html)[:2]
+
+    page = client.get(useful)
+    assert page.status_code == 200 and "Was “Mail is faster” useful?" in page.text
+    with Session(engine) as session:
+        assert session.scalars(select(ExcerptFeedback)).all() == []  # a scanner's GET
+    thanks = client.post(useful, data={"comment": "More of this <b>please</b>"})
+    assert thanks.status_code == 200 and "Thank you" in thanks.text
+    client.post(not_useful, data={})
+    with Session(engine) as session:
+        votes = session.scalars(select(ExcerptFeedback).order_by(ExcerptFeedback.id)).all()
+    assert [(v.useful, v.comment) for v in votes] == [
+        (True, "More of this <b>please</b>"),
+        (False, ""),
+    ]
+    assert not hasattr(votes[0], "subscriber_id")
+    assert client.post(useful[:-2] + "zz").status_code == 404

@@ -34,7 +34,10 @@ def make_broker(url: str | None) -> AsyncBroker:
         return InMemoryBroker()
     from taskiq_redis import ListQueueBroker
 
-    return ListQueueBroker(url)
+    # Workers wait on the queue with a BRPOP that blocks until a task comes. redis-py 8 reads
+    # with a 5 s socket timeout by default, which killed (and restarted) every worker after
+    # 5 s without a new task, along with the send it was running (taskiq-redis issue 127).
+    return ListQueueBroker(url, socket_timeout=None)
 
 
 broker = make_broker(get_settings().broker_url)

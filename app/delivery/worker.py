@@ -81,7 +81,9 @@ async def send_issue(
 
 def _freeze_if_needed(engine: Engine, issue_id: int) -> None:
     with unit_of_work(engine) as session:
-        run = sending.run_of(session, issue_id=issue_id)
+        # Locked: a second worker starting the same send waits for the first one's freeze,
+        # then finds the run running (instead of inserting the audience again and failing).
+        run = session.scalar(select(SendRun).where(SendRun.issue_id == issue_id).with_for_update())
         if run is not None and run.state == RunState.freezing:
             sending.freeze_audience(session, run=run)
             failpoint("during_freeze")
@@ -318,11 +320,20 @@ def _wait_for_next_due(engine: Engine, issue_id: int, config: WorkerConfig) -> f
 
 
 def _finish(session: Session, run: SendRun) -> None:
+    # Two workers can see the last row settle at the same moment: only the one that moves the
+    # run from running to done records and announces it (the other's update waits, then
+    # matches nothing).
+    moved = session.execute(
+        update(SendRun)
+        .where(SendRun.id == run.id, SendRun.state == RunState.running)
+        .values(state=RunState.done, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return
     issue = session.get(Issue, run.issue_id)
-    run.state = RunState.done
-    run.finished_at = utcnow()
     issue.status = IssueStatus.sent
-    session.add_all([run, issue])
+    session.add(issue)
     by_state = sending.counts(session, issue_id=run.issue_id)
     record(
         session,

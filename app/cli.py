@@ -1,6 +1,7 @@
 """The `drumbeat` command: serve, migrate, create users and keys, import subscribers."""
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -75,7 +76,11 @@ def worker(processes: Annotated[int, typer.Option(help="Worker processes")] = 1)
             "Set DRUMBEAT_BROKER_URL (e.g. redis://127.0.0.1:6379/0): without a broker "
             "`drumbeat serve` sends in its own process and needs no worker."
         )
-    taskiq = shutil.which("taskiq") or _fail("the taskiq command is not installed")
+    # Beside this Python first: `.venv/bin/drumbeat worker` works without an activated venv.
+    beside = Path(sys.executable).with_name("taskiq")
+    taskiq = str(beside) if beside.exists() else shutil.which("taskiq")
+    if taskiq is None:
+        _fail("the taskiq command is not installed")
     # The taskiq runner owns signals, restarts and graceful shutdown; we only point it at
     # our broker. Interrupted sends resume and scheduled issues start in every worker.
     command = [

@@ -212,7 +212,10 @@ async def _send_claimed(
     sender = renderer.identity.from_address
     for start in range(0, len(messages), config.in_flight):
         group = messages[start : start + config.in_flight]
-        _mark(engine, [m[0] for m in group], DeliveryState.sending)
+        still_ours = _mark_in_flight(engine, [m[0] for m in group], config)
+        group = [m for m in group if m[0] in still_ours]
+        if not group:
+            continue
         replies = await asyncio.gather(
             *(
                 transport.send(sender=sender, recipient=email, message=data)
@@ -224,12 +227,29 @@ async def _send_claimed(
         _record(engine, [m[0] for m in group], replies, config)
 
 
-def _mark(engine: Engine, ids: list[int], state: DeliveryState) -> None:
+def _mark_in_flight(engine: Engine, ids: list[int], config: WorkerConfig) -> set[int]:
+    """Mark rows as handed to the server, only those this worker still holds, renewing the
+    lease: a slow batch whose lease ran out may have been reclaimed by another worker."""
+    now = utcnow()
     with unit_of_work(engine) as session:
-        session.execute(
-            update(Delivery).where(Delivery.id.in_(ids)).values(state=state, updated_at=utcnow())
+        marked = set(
+            session.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.state == DeliveryState.claimed,
+                    Delivery.lease_owner == config.owner,
+                )
+                .values(
+                    state=DeliveryState.sending,
+                    updated_at=now,
+                    lease_expires_at=now + timedelta(seconds=config.lease_seconds),
+                )
+                .returning(Delivery.id)
+            )
         )
     failpoint("after_data_marked")
+    return marked
 
 
 def _record(engine: Engine, ids: list[int], replies: list, config: WorkerConfig) -> None:

@@ -228,3 +228,31 @@ def test_the_outbox_lists_what_make_run_sent(client, engine, people_tokens, admi
     assert raw.headers["content-type"] == "message/rfc822" and b"List-Unsubscribe:" in raw.content
     assert admin_api.get("/api/v1/outbox/nope").status_code == 404
     assert client.get("/api/v1/outbox", headers=people_tokens["viewer"]).status_code == 403
+
+
+def test_rows_reclaimed_by_another_worker_are_not_sent_twice(app, engine, smtp_sink):
+    issue_id = approved_issue(engine, [static_segment(engine, "All", people(engine, 3))])
+    start(engine, issue_id)
+    with unit_of_work(engine) as session:
+        sending.freeze_audience(session, run=sending.run_of(session, issue_id=issue_id))
+    # A slow worker's lease ran out and another worker holds the rows now.
+    with unit_of_work(engine) as session:
+        session.execute(
+            update(Delivery).values(
+                state=DeliveryState.claimed,
+                lease_owner="other-worker",
+                lease_expires_at=utcnow() + timedelta(60),
+            )
+        )
+    from app.delivery.worker import _send_claimed
+
+    async def slow_worker():
+        transport = transport_from_url(smtp_sink.url(), pool_size=1)
+        with Session(engine) as session:
+            ids = list(session.scalars(select(Delivery.id)))
+        await _send_claimed(engine, issue_id, ids, transport, app.state.renderer, FAST)
+        await transport.close()
+
+    asyncio.run(slow_worker())
+    assert smtp_sink.received == []
+    assert states(engine, issue_id)["claimed"] == 3

@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.import_subscribers
 	$(BIN)/python -m bench.segment_count
 	$(BIN)/python -m bench.render
+	$(BIN)/python -m bench.deliver
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import pstats
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -488,7 +489,8 @@ class Figures:
         print(
             f"  {what:<24} pool {pool:>2}: {run.wall:6.2f} s, {run.rate:7.1f} msg/s, "
             f"worker CPU {run.cpu:6.2f} s, sink CPU {run.sink.cpu:6.2f} s, "
-            f"peak RSS {run.peak_rss / 2**20:5.0f} MB, load {run.load}",
+            f"peak RSS {run.peak_rss / 2**20:5.0f} MB, {run.connections} connections, "
+            f"load {run.load}",
             flush=True,
         )
 
@@ -537,7 +539,7 @@ def measure(args, sink: Sink, databases: list[str], figures: Figures) -> None:
 def profile(args, sink: Sink) -> None:
     """One SQLite send under cProfile (outside the figures): where the worker's time goes."""
     pool = max(args.pools)
-    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench-deliver-{os.getpid()}.prof")  # noqa: S108
+    path = os.path.join(tempfile.gettempdir(), f"bench-deliver-{os.getpid()}.prof")
     with FRESH_DATABASES["sqlite"]() as url:
         issue_id = prepare(url, args.recipients, args.excerpts)
         run = measured(sink, args.recipients, engine_job, url, issue_id, sink.port, pool, path)

@@ -12,7 +12,7 @@ subscribers (seed 2026, all active) in one static segment and an approved bullet
 from the excerpts of bench/render.py (framings for that segment, so everyone gets them),
 sized to about 50 kB per message. `app.delivery.service.start` opens the run; then a fresh
 worker process (only the app imported, an engine, a Renderer, an `SmtpTransport` pool) runs
-`app.delivery.worker.send_issue` to completion with `WorkerConfig(in_flight=pool)`: the
+`app.delivery.worker.send_issue` to completion with the production in-flight setting: the
 audience freeze, claims, rendering, the `sending` marks and the recorded replies all count.
 Measured: wall time of `send_issue`, messages per second, the worker's CPU time, and its
 peak RSS during the send (VmHWM from /proc/self/status of that worker process, reset through
@@ -62,7 +62,7 @@ from app.delivery import service as sending
 from app.delivery import worker
 from app.delivery.models import RunState
 from app.delivery.transports import SmtpTransport
-from app.delivery.worker import WorkerConfig, send_issue
+from app.delivery.worker import IN_FLIGHT_PER_CONNECTION, WorkerConfig, send_issue
 from app.issues.models import Issue, IssueStatus
 from app.rendering.message import MessageFactory
 from app.rendering.service import Renderer
@@ -342,7 +342,7 @@ def engine_job(url: str, issue_id: int, port: int, pool: int, profile_to: str | 
     renderer = Renderer(settings_for(), TokenSigner(SECRET_KEY))
     engine = make_engine(url)
     transport = SmtpTransport(host=SINK_HOST, port=port, pool_size=pool)
-    config = WorkerConfig(owner="bench", in_flight=pool)
+    config = WorkerConfig(owner="bench", in_flight=IN_FLIGHT_PER_CONNECTION * pool)
     clock = StageClock()
     profiler = cProfile.Profile() if profile_to else None
     states: list[str] = []

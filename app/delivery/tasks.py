@@ -21,7 +21,7 @@ from app.db import make_engine, unit_of_work, utcnow
 from app.delivery import service as sending
 from app.delivery.models import RunState, SendRun
 from app.delivery.transports import Transport, transport_from_url
-from app.delivery.worker import WorkerConfig, send_issue
+from app.delivery.worker import IN_FLIGHT_PER_CONNECTION, WorkerConfig, send_issue
 from app.issues.models import Issue, IssueStatus
 from app.rendering.service import Renderer
 from app.tracking.tokens import TokenSigner
@@ -73,7 +73,7 @@ def context_from_settings(
             rate_per_second=settings.smtp_rate_per_second,
         ),
         config=WorkerConfig(
-            in_flight=max(1, settings.smtp_pool_size),
+            in_flight=IN_FLIGHT_PER_CONNECTION * settings.smtp_pool_size,
             retry_unknown=settings.retry_unknown_deliveries,
         ),
     )

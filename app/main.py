@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from app.accounts import api as accounts_api
 from app.accounts import studio as accounts_studio
+from app.archive import public as archive_pages
 from app.audit import api as audit_api
 from app.config import Settings, get_settings
 from app.db import make_engine
@@ -23,6 +24,9 @@ from app.delivery import outbox
 from app.delivery import tasks as delivery_tasks
 from app.deps import LoginRequired
 from app.errors import DomainError, install_error_handlers
+from app.feedback import api as feedback_api
+from app.feedback import public as feedback_pages
+from app.feedback import studio as feedback_studio
 from app.issues import api as issues_api
 from app.news import api as news_api
 from app.rendering import api as rendering_api
@@ -39,7 +43,7 @@ from app.webhooks import tasks as webhook_tasks
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Pages people open (the studio, the web version of an issue) answer errors in HTML.
-HTML_PATHS = ("/studio", "/web/", "/u/", "/p/", "/f/")
+HTML_PATHS = ("/studio", "/web/", "/u/", "/p/", "/f/", "/archive", "/feedback")
 
 
 @asynccontextmanager
@@ -98,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_api.router,
         accounts_studio.router,
         home.router,
+        feedback_api.router,
+        feedback_pages.router,
+        feedback_studio.router,
+        archive_pages.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

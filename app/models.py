@@ -3,6 +3,7 @@
 from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
 from app.audit.models import AuditEntry
 from app.delivery.models import Delivery, SendRun
+from app.feedback.models import FeedbackSubmission
 from app.issues.models import (
     CalendarSetting,
     Excerpt,
@@ -27,6 +28,7 @@ __all__ = [
     "ExcerptFeedback",
     "ExcerptFraming",
     "ExcerptSource",
+    "FeedbackSubmission",
     "Issue",
     "IssueSegment",
     "LoginAttempt",

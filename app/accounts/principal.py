@@ -7,13 +7,16 @@ from app.accounts.models import Role, Scope
 # Permissions only people hold: composing and approving bulletins are never given to a key.
 ISSUES_WRITE = "issues:write"
 ISSUES_APPROVE = "issues:approve"
+# The feedback inbox holds names and addresses people chose to give: people only, too.
+FEEDBACK_READ = "feedback:read"
+FEEDBACK_TRIAGE = "feedback:triage"
 
 # What each studio role may do, in the API's own vocabulary of scopes.
-_READ = frozenset({"subscribers:read", "issues:read", "stats:read"})
+_READ = frozenset({"subscribers:read", "issues:read", "stats:read", FEEDBACK_READ})
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.admin: frozenset({*(s.value for s in Scope), ISSUES_WRITE, ISSUES_APPROVE}),
-    Role.editor: _READ | {"news:write", "subscribers:write", ISSUES_WRITE},
-    Role.approver: _READ | {ISSUES_APPROVE},
+    Role.editor: _READ | {"news:write", "subscribers:write", ISSUES_WRITE, FEEDBACK_TRIAGE},
+    Role.approver: _READ | {ISSUES_APPROVE, FEEDBACK_TRIAGE},
     Role.viewer: _READ,
 }
 

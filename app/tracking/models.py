@@ -20,6 +20,10 @@ class ExcerptFeedback(SQLModel, table=True):
     useful: bool
     comment: str = Field(default="", max_length=2000)
     created_at: datetime = Field(default_factory=utcnow)
+    # From the optional follow-up form after the vote: 1 (poor) to 5 (very good).
+    relevance: int | None = None
+    clarity: int | None = None
+    updated_at: datetime | None = None
 
 
 class PrivacyMode(StrEnum):

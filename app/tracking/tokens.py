@@ -21,6 +21,10 @@ class Purpose(IntEnum):
     preferences = 4
     feedback = 5
     web_version = 6
+    # The feedback pages: the follow-up form that adds to one vote (carries its row id), and
+    # the public feedback form (carries when it was served, so stale forms are refused).
+    feedback_details = 20
+    feedback_form = 21
 
 
 class TokenSigner:

@@ -9,12 +9,14 @@ from app.accounts.principal import Principal
 from app.audit.service import record
 from app.db import utcnow
 from app.deps import SessionDep
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
+from app.feedback import votes
+from app.feedback.service import InvalidFeedback
 from app.issues.models import Excerpt
 from app.subscribers.models import Subscriber, SubscriberStatus
 from app.tracking.models import ExcerptFeedback
 from app.tracking.tokens import Purpose, TokenSigner
-from app.web.templating import templates
+from app.web.templating import same_origin, templates
 
 router = APIRouter(include_in_schema=False)
 PAGE_HEADERS = {
@@ -117,15 +119,71 @@ def feedback_page(token: str, request: Request, session: SessionDep):
 @router.post("/f/{token}", response_class=HTMLResponse)
 async def record_feedback(token: str, request: Request, session: SessionDep):
     issue_id, excerpt_id, useful = _vote(session, request, token)
-    comment = str((await request.form()).get("comment") or "")[:2000].strip()
-    session.add(
-        ExcerptFeedback(issue_id=issue_id, excerpt_id=excerpt_id, useful=useful, comment=comment)
+    comment = str((await request.form()).get("comment") or "")
+    vote = votes.record_vote(
+        session, issue_id=issue_id, excerpt_id=excerpt_id, useful=useful, comment=comment.strip()
     )
-    excerpt = session.get(Excerpt, excerpt_id)
+    return _details_page(request, session, vote, thanks=True)
+
+
+@router.get("/f/more/{token}", response_class=HTMLResponse)
+def feedback_details_page(token: str, request: Request, session: SessionDep):
+    """The optional comment and ratings for a vote already recorded (changes nothing)."""
+    return _details_page(request, session, _recorded_vote(session, request, token))
+
+
+@router.post("/f/more/{token}", response_class=HTMLResponse)
+async def add_feedback_details(token: str, request: Request, session: SessionDep):
+    """Adds a comment and ratings to the same vote row; the signed token names the row."""
+    vote = _recorded_vote(session, request, token)
+    if not same_origin(request):
+        raise Forbidden("this form can only be sent from its own page")
+    posted = await request.form()
+    try:
+        details = votes.read_details(posted)
+    except InvalidFeedback as exc:
+        return _details_page(
+            request, session, vote, values=posted, errors=exc.by_field, status_code=422
+        )
+    votes.add_details(session, vote=vote, details=details)
+    return _details_page(request, session, vote, saved=True)
+
+
+def _recorded_vote(session, request: Request, token: str) -> ExcerptFeedback:
+    values = _signer(request).read(Purpose.feedback_details, token, count=1)
+    vote = session.get(ExcerptFeedback, values[0]) if values else None
+    if vote is None:
+        raise NotFound("this link is not valid (any more)")
+    return vote
+
+
+def _details_page(
+    request: Request,
+    session,
+    vote: ExcerptFeedback,
+    *,
+    values=None,
+    errors: dict[str, str] | None = None,
+    thanks: bool = False,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    shown = {"comment": vote.comment, "relevance": vote.relevance, "clarity": vote.clarity}
+    if values is not None:
+        shown = {k: v for k, v in values.items() if k in shown and isinstance(v, str)}
     return _page(
         request,
         "public/feedback.html",
-        {"token": token, "headline": excerpt.headline, "useful": useful, "thanks": True},
+        {
+            "details_token": _signer(request).make(Purpose.feedback_details, vote.id),
+            "headline": session.get(Excerpt, vote.excerpt_id).headline,
+            "useful": vote.useful,
+            "values": shown,
+            "errors": errors or {},
+            "thanks": thanks,
+            "saved": saved,
+        },
+        status_code=status_code,
     )
 
 

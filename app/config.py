@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = Field(default=15.0, gt=0)
     retry_unknown_deliveries: bool = False
 
+    # Reports hide every count below this many recipients or events (k-anonymity), so a
+    # small department cannot be singled out; below 5 that protection means little.
+    report_min_cell: int = Field(default=10, ge=5, le=1000)
+    # Raw engagement events are folded into aggregates and deleted after this many days;
+    # the app folds every tracking_fold_interval_seconds (0: only `drumbeat tracking fold`).
+    tracking_retention_days: int = Field(default=90, ge=1, le=3650)
+    tracking_fold_interval_seconds: float = Field(default=3600.0, ge=0)
+
     def resolved_secret_key(self) -> str:
         if self.secret_key:
             return self.secret_key

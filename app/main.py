@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from app.accounts import api as accounts_api
 from app.accounts import studio as accounts_studio
+from app.analytics import api as analytics_api
 from app.archive import public as archive_pages
 from app.audit import api as audit_api
 from app.config import Settings, get_settings
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         news_api.router,
         issues_api.router,
         delivery_api.router,
+        analytics_api.router,
         outbox.router,
         public_pages.router,
         rendering_api.router,

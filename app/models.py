@@ -1,6 +1,7 @@
 """Every table model, imported once so the metadata (and Alembic) knows them all."""
 
 from app.accounts.models import ApiKey, LoginAttempt, User, UserSession
+from app.analytics.models import EngagementReach, EngagementRollup
 from app.audit.models import AuditEntry
 from app.delivery.models import Delivery, SendRun
 from app.feedback.models import FeedbackSubmission
@@ -24,6 +25,8 @@ __all__ = [
     "AuditEntry",
     "CalendarSetting",
     "Delivery",
+    "EngagementReach",
+    "EngagementRollup",
     "Excerpt",
     "ExcerptFeedback",
     "ExcerptFraming",

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     tracking_retention_days: int = Field(default=90, ge=1, le=3650)
     tracking_fold_interval_seconds: float = Field(default=3600.0, ge=0)
 
+    # Opens and clicks this soon after the message was sent are a machine's (scanners and
+    # privacy proxies fetch on delivery); see docs/engagement.md.
+    tracking_machine_seconds: float = Field(default=30.0, ge=0)
+
     def resolved_secret_key(self) -> str:
         if self.secret_key:
             return self.secret_key

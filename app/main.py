@@ -34,7 +34,11 @@ from app.rendering import api as rendering_api
 from app.rendering.service import Renderer
 from app.segments import api as segments_api
 from app.subscribers import api as subscribers_api
+from app.tracking import api as tracking_api
+from app.tracking import hits as tracking_hits
 from app.tracking import public as public_pages
+from app.tracking.hits import LinkDirectory
+from app.tracking.recorder import Recorder
 from app.tracking.tokens import TokenSigner
 from app.web import home
 from app.web.limits import BodySizeLimit
@@ -53,12 +57,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     broker URL, the sends themselves and the scheduler that starts them on time."""
     runner = webhook_tasks.start_runner(app.state.engine, app.state.settings)
     app.state.webhook_runner = runner
+    await app.state.recorder.start()  # tracking hits: batched writes, drained on shutdown
     async with delivery_tasks.in_app(
         app.state.settings, engine=app.state.engine, renderer=app.state.renderer
     ):
         try:
             yield
         finally:
+            await app.state.recorder.stop()
             if runner is not None:
                 await run_in_threadpool(runner.stop)
 
@@ -78,6 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.secret_key = settings.resolved_secret_key()
     app.state.renderer = Renderer(settings, TokenSigner(app.state.secret_key))
+    app.state.recorder = Recorder(
+        app.state.engine, after_delivery_seconds=settings.tracking_machine_seconds
+    )
+    app.state.link_directory = LinkDirectory(app.state.engine)
 
     install_error_handlers(app)
     _install_studio_handlers(app)
@@ -100,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_api.router,
         outbox.router,
         public_pages.router,
+        tracking_hits.router,
+        tracking_api.router,
         rendering_api.router,
         webhooks_api.router,
         accounts_studio.router,

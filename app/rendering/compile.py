@@ -1,7 +1,8 @@
 """content -> jinja -> MJML -> HTML (mjml-python) -> premailer, once per audience variant."""
 
+import html as html_lib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import premailer
@@ -53,21 +54,31 @@ class VariantLinks:
 
     web_version: str
     feedback_form: str
-    pixel: str
+    pixel: str  # the open pixel's slot marker (the whole <img>), or "" for none
     feedback: dict[int, dict[str, str]]
+    # Each click-redirect URL in the variant and its target: screens show the target.
+    direct: dict[str, str] = field(default_factory=dict)
 
 
-PER_RECIPIENT_SLOTS = ("unsubscribe_url", "preferences_url")
+PER_RECIPIENT_SLOTS = ("unsubscribe_url", "preferences_url", "reader", "open_pixel")
 
 
 @dataclass
 class CompiledVariant:
+    """`html` and `text` are for screens (previews, the web version): direct links and no
+    pixel. `html_qp` and `text_qp` are the email as sent, tracked unless privacy is off."""
+
     subject: str
     view: IssueView
     html: SlotTemplate
     text: SlotTemplate
     html_qp: QuotedPrintableTemplate
     text_qp: QuotedPrintableTemplate
+    segment_ids: tuple[int, ...] = ()
+    # Whether links go through the click redirect and the pixel is a slot (privacy mode
+    # not off), and the tracking slots' values for a message nobody is tracked in.
+    tracked: bool = False
+    untracked: dict[str, str] = field(default_factory=dict)
 
 
 def compile_variant(view: IssueView, *, sender: Sender, links: VariantLinks) -> CompiledVariant:
@@ -109,14 +120,17 @@ def compile_variant(view: IssueView, *, sender: Sender, links: VariantLinks) -> 
     text = _text_env.get_template("issue.txt.j2").render(
         **context, greeting=marker("greeting_text")
     )
-    html_template, text_template = SlotTemplate(inlined), SlotTemplate(text)
+    screen_html, screen_text = inlined, text
+    for click, url in links.direct.items():
+        screen_html = screen_html.replace(html_lib.escape(click), html_lib.escape(url))
+        screen_text = screen_text.replace(click, url)
     return CompiledVariant(
         subject=view.title,
         view=view,
-        html=html_template,
-        text=text_template,
-        html_qp=QuotedPrintableTemplate(html_template),
-        text_qp=QuotedPrintableTemplate(text_template),
+        html=SlotTemplate(screen_html),
+        text=SlotTemplate(screen_text),
+        html_qp=QuotedPrintableTemplate(SlotTemplate(inlined)),
+        text_qp=QuotedPrintableTemplate(SlotTemplate(text)),
     )
 
 

@@ -7,6 +7,7 @@ here the headers common to a variant and the encoded body chunks are made once.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
@@ -74,8 +75,10 @@ class MessageFactory:
         issue_id: int,
         date: datetime | None = None,
         dkim_key: DkimKey | None = None,
+        tracking_values: Callable[[int], dict[str, str]] | None = None,
     ):
         self.compiled = compiled
+        self.tracking_values = tracking_values
         self.identity = identity
         self.issue_id = issue_id
         self.dkim_key = dkim_key
@@ -106,7 +109,10 @@ class MessageFactory:
         self._preamble = (CRLF + "This is a multipart message in MIME format." + CRLF).encode()
 
     def build(self, recipient: Recipient, values: dict[str, str]) -> bytes:
-        """The whole message; `values` fills every slot (merge fields and links)."""
+        """The whole message; `values` fills every slot (merge fields and links), and the
+        recipient's tracking slots are filled here (none for subscriber id 0: test sends)."""
+        if self.tracking_values is not None and recipient.subscriber_id:
+            values = {**values, **self.tracking_values(recipient.subscriber_id)}
         headers = self._recipient_headers(recipient, values["unsubscribe_url"])
         message = b"".join(
             (

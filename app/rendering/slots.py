@@ -56,8 +56,13 @@ class QuotedPrintableTemplate:
 
     def fill(self, values: Mapping[str, str]) -> bytes:
         out = [self.chunks[0]]
+        # A slot can recur (the reader token is in every tracked link): encode it once.
+        encoded: dict[str, bytes] = {}
         for name, chunk in zip(self.slots, self.chunks[1:], strict=True):
-            out.append(_qp(values[name], soft_break_after=True))
+            value = encoded.get(name)
+            if value is None:
+                value = encoded[name] = _qp(values[name], soft_break_after=True)
+            out.append(value)
             out.append(chunk)
         return b"".join(out)
 
@@ -68,5 +73,13 @@ def _qp(text: str, *, soft_break_after: bool) -> bytes:
     # b2a_qp keeps "\r\n" as a line end but may leave a bare "\n" from soft breaks.
     encoded = encoded.replace(b"=\n", b"=\r\n")
     if soft_break_after and encoded and not encoded.endswith(b"\r\n"):
+        head, _, last = encoded.rpartition(b"\r\n")
+        if len(last) > 75:
+            # No room for the soft break's "=": break earlier, never inside an "=XX" escape.
+            cut = 75
+            while b"=" in last[cut - 2 : cut]:
+                cut -= 1
+            last = last[:cut] + b"=\r\n" + last[cut:]
+            encoded = head + b"\r\n" + last if head or encoded.startswith(b"\r\n") else last
         encoded += b"=\r\n"
     return encoded

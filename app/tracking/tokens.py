@@ -21,6 +21,9 @@ class Purpose(IntEnum):
     preferences = 4
     feedback = 5
     web_version = 6
+    # Per recipient: (issue id, subscriber id, *variant). Filled into the pixel and every
+    # click URL of one message; subscriber id 0 marks a preview, test send or web version.
+    reader = 7
     # The feedback pages: the follow-up form that adds to one vote (carries its row id), and
     # the public feedback form (carries when it was served, so stale forms are refused).
     feedback_details = 20
@@ -52,6 +55,10 @@ class TokenSigner:
         except (ValueError, TypeError):
             return None
         if not payload or (len(payload) - 1) % 8 or payload[0] != purpose:
+            return None
+        # Only the one spelling `make` writes: base64's unused trailing bits must not let a
+        # changed character pass.
+        if _b64(payload) != payload_part or _b64(mac) != mac_part:
             return None
         if count is None:
             count = (len(payload) - 1) // 8

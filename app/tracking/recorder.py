@@ -1,0 +1,267 @@
+"""Tracking hits, recorded without waiting on the database per request.
+
+The request handler appends a Hit to an in-memory list and answers at once. A background
+task hands the list to a thread every FLUSH_SECONDS (or sooner at BATCH_SIZE hits), which
+classifies the batch and inserts it in one transaction (executemany). On shutdown
+everything still queued is written. A failed flush keeps its hits and is retried; nothing
+is dropped without an error in the log. Every app process has its own recorder; they
+share nothing but the database.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.delivery.models import Delivery
+from app.tracking import service as tracking
+from app.tracking.classify import BURST_SECONDS, BurstDetector, Seen, machine_reason
+from app.tracking.models import EngagementEvent, EventKind, PrivacyMode
+
+log = logging.getLogger("drumbeat.tracking")
+FLUSH_SECONDS = 0.2
+BATCH_SIZE = 500
+# How often an idle process re-reads the privacy mode (a busy one reads it every flush).
+MODE_REFRESH_SECONDS = 1.0
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Beyond this many unwritten hits (the database is down for long), the oldest are dropped,
+# with an error saying how many.
+MAX_QUEUED = 200_000
+
+
+@dataclass(slots=True)
+class Hit:
+    """One request, as the handler saw it. ip and user_agent live only until the flush."""
+
+    kind: str
+    issue_id: int
+    subscriber_id: int
+    variant: tuple[int, ...]
+    link_id: int | None
+    excerpt_id: int | None
+    method: str
+    ip: str
+    user_agent: str
+    occurred_at: datetime
+
+
+class Recorder:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        after_delivery_seconds: float = 30.0,
+        flush_seconds: float = FLUSH_SECONDS,
+        batch_size: int = BATCH_SIZE,
+    ):
+        self.engine = engine
+        self.after_delivery = timedelta(seconds=after_delivery_seconds)
+        self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        self.mode = PrivacyMode.aggregate
+        self.stored = 0  # events written by this process, for the benchmark and logs
+        self._queue: list[Hit] = []
+        self._lock = threading.Lock()  # one flush at a time
+        self._bursts = BurstDetector()
+        self._mode_read_at = 0.0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    # --- the request side: no I/O ---------------------------------------------------
+
+    def add(self, hit: Hit) -> None:
+        if self.mode == PrivacyMode.off:
+            return
+        self._queue.append(hit)
+        if len(self._queue) >= self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # --- the writer -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="tracking-recorder")
+
+    async def stop(self) -> None:
+        """Stop the writer and write everything still queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self.drain)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+            self._wake.clear()
+            await asyncio.to_thread(self.flush_once)
+
+    def drain(self) -> None:
+        """Write until the queue is empty (retrying failures, then giving up loudly)."""
+        for delay in (*RETRY_SECONDS, None):
+            try:
+                while self._queue:
+                    self.flush(raise_errors=True)
+                return
+            except Exception:
+                if delay is None:
+                    log.exception("tracking: %d hits could not be written", len(self._queue))
+                    return
+                time.sleep(delay)
+
+    def flush_once(self) -> None:
+        """One writer cycle: a flush, or an idle re-read of the privacy mode."""
+        if not self._queue:
+            if time.monotonic() - self._mode_read_at > MODE_REFRESH_SECONDS:
+                try:
+                    with Session(self.engine) as session:
+                        self._note_mode(tracking.privacy_mode(session))
+                except Exception:
+                    log.exception("tracking: could not read the privacy mode")
+            return
+        self.flush()
+
+    def flush(self, *, raise_errors: bool = False) -> int:
+        """Write up to one batch; the number of events stored. A failed batch goes back to
+        the front of the queue for the next try."""
+        with self._lock:
+            batch, self._queue[: self.batch_size] = self._queue[: self.batch_size], []
+            if not batch:
+                return 0
+            try:
+                stored = self._write(batch)
+            except Exception:
+                self._queue[:0] = batch
+                self._trim()
+                if raise_errors:
+                    raise
+                log.exception("tracking: writing %d hits failed; will retry", len(batch))
+                time.sleep(RETRY_SECONDS[0])
+                return 0
+            self.stored += stored
+            return stored
+
+    def _trim(self) -> None:
+        excess = len(self._queue) - MAX_QUEUED
+        if excess > 0:
+            del self._queue[:excess]
+            log.error("tracking: database unreachable for long; dropped %d oldest hits", excess)
+
+    def _note_mode(self, mode: PrivacyMode) -> None:
+        if mode != self.mode:
+            self._bursts = BurstDetector()
+        self.mode, self._mode_read_at = mode, time.monotonic()
+
+    def _write(self, batch: list[Hit]) -> int:
+        with Session(self.engine) as session, session.begin():
+            mode = tracking.privacy_mode(session)
+            self._note_mode(mode)
+            if mode == PrivacyMode.off:
+                return 0  # queued before this process saw the switch: still not recorded
+            sent_at = _sent_at(session, batch)
+            salts = {}
+            if mode == PrivacyMode.aggregate:
+                salts = tracking.salts_for(session, issue_ids={h.issue_id for h in batch})
+            rows, late_bursts = self._rows(batch, mode, salts, sent_at)
+            session.execute(insert(EngagementEvent), rows)
+            for issue_id, column, value, start, end in late_bursts:
+                _flag_burst(session, issue_id, column, value, start, end)
+        return len(rows)
+
+    def _rows(self, batch, mode, salts, sent_at):
+        rows, late = [], []
+        for hit in batch:
+            seen = Seen(hit.method, hit.ip, hit.user_agent, hit.occurred_at)
+            reason = machine_reason(
+                seen,
+                sent_at=sent_at.get((hit.issue_id, hit.subscriber_id)),
+                after_delivery=self.after_delivery,
+            )
+            if mode == PrivacyMode.aggregate:
+                who = ("reader", tracking.pseudonym(salts[hit.issue_id], hit.subscriber_id))
+            else:
+                who = ("subscriber_id", hit.subscriber_id)
+            row = {
+                "issue_id": hit.issue_id,
+                "kind": hit.kind,
+                "link_id": hit.link_id,
+                "excerpt_id": hit.excerpt_id,
+                "variant": list(hit.variant),
+                "reader": None,
+                "subscriber_id": None,
+                who[0]: who[1],
+                "machine": bool(reason),
+                "machine_reason": reason,
+                "occurred_at": hit.occurred_at,
+            }
+            rows.append(row)
+            if hit.kind == EventKind.click and not reason:
+                span = self._bursts.click((hit.issue_id, *who), hit.link_id, hit.occurred_at)
+                if span:
+                    _flag_rows(rows, hit.issue_id, who, span)
+                    late.append((hit.issue_id, *who, *span))
+        if batch:
+            self._bursts.forget_before(batch[-1].occurred_at - timedelta(seconds=BURST_SECONDS))
+        return rows, late
+
+
+def _flag_rows(rows: list[dict], issue_id: int, who: tuple, span: tuple) -> None:
+    start, end = span
+    for row in rows:
+        if (
+            row["issue_id"] == issue_id
+            and row["kind"] == EventKind.click
+            and row[who[0]] == who[1]
+            and start <= row["occurred_at"] <= end
+            and not row["machine"]
+        ):
+            row["machine"], row["machine_reason"] = True, "burst"
+
+
+def _flag_burst(session, issue_id, column, value, start, end) -> None:
+    """Clicks of the burst written by an earlier batch."""
+    session.execute(
+        update(EngagementEvent)
+        .where(
+            EngagementEvent.issue_id == issue_id,
+            EngagementEvent.kind == EventKind.click,
+            getattr(EngagementEvent, column) == value,
+            EngagementEvent.occurred_at.between(start, end),
+            EngagementEvent.machine.is_(False),
+        )
+        .values(machine=True, machine_reason="burst")
+    )
+
+
+def _sent_at(session: Session, batch: list[Hit]) -> dict[tuple[int, int], datetime]:
+    """When each hit's message was sent (one query per issue in the batch)."""
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for hit in batch:
+        wanted[hit.issue_id].add(hit.subscriber_id)
+    found = {}
+    for issue_id, subscriber_ids in wanted.items():
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.sent_at).where(
+                Delivery.issue_id == issue_id,
+                Delivery.subscriber_id.in_(subscriber_ids),
+                Delivery.sent_at.is_not(None),
+            )
+        )
+        for subscriber_id, sent_at in rows:
+            aware = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
+            found[(issue_id, subscriber_id)] = aware
+    return found

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.accounts.principal import Principal
+from app.analytics.unsubscribe import record_unsubscribe
 from app.audit.service import record
 from app.db import utcnow
 from app.deps import SessionDep
@@ -58,8 +59,13 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep):
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, request: Request, session: SessionDep):
     """One click: from the page's button, or a mail client's RFC 8058 POST (no cookie, no
-    CSRF token). Unsubscribing twice is fine."""
+    CSRF token). Unsubscribing twice is fine (and counts once in the issue's stats)."""
     subscriber = _subscriber(session, request, Purpose.unsubscribe, token)
+    if subscriber.status != SubscriberStatus.unsubscribed:
+        # The token carries (subscriber id, issue id): the issue whose email was used.
+        values = _signer(request).read(Purpose.unsubscribe, token)
+        if len(values) >= 2:
+            record_unsubscribe(session, issue_id=values[1], subscriber_id=subscriber.id)
     _set_status(session, subscriber, SubscriberStatus.unsubscribed, via="unsubscribe link")
     return _page(request, "public/unsubscribe.html", {"token": token, "done": True})
 

@@ -26,12 +26,14 @@ user_app = typer.Typer(help="Studio users.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for integrating services.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+tracking_app = typer.Typer(help="Engagement tracking data.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (user_app, "user"),
     (apikey_app, "apikey"),
     (subscribers_app, "subscribers"),
     (demo_app, "demo"),
+    (tracking_app, "tracking"),
 ):
     app.add_typer(sub, name=name)
 
@@ -188,6 +190,28 @@ def subscribers_import(file: Annotated[Path, typer.Argument(exists=True, dir_oka
     )
     for rejection in report.rejected:
         typer.echo(f"  line {rejection.line}: {rejection.reason}", err=True)
+
+
+@tracking_app.command("fold")
+def tracking_fold(
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Retention in days [default: DRUMBEAT_TRACKING_RETENTION_DAYS]"),
+    ] = None,
+) -> None:
+    """Fold raw engagement events older than the retention period into aggregates, delete
+    them, and delete the pseudonym salts of issues with no raw events left."""
+    from app.analytics.retention import fold
+
+    settings = get_settings()
+    result = fold(
+        make_engine(settings.database_url),
+        retention_days=days or settings.tracking_retention_days,
+    )
+    typer.echo(
+        f"Folded {result.events_deleted} raw events of {len(result.issue_ids)} issues; "
+        f"deleted {result.salts_deleted} pseudonym salts."
+    )
 
 
 @demo_app.command("load")

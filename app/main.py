@@ -16,6 +16,7 @@ from sqlalchemy import text
 from app.accounts import api as accounts_api
 from app.accounts import studio as accounts_studio
 from app.analytics import api as analytics_api
+from app.analytics import retention
 from app.archive import public as archive_pages
 from app.audit import api as audit_api
 from app.config import Settings, get_settings
@@ -53,13 +54,17 @@ HTML_PATHS = ("/studio", "/web/", "/u/", "/p/", "/f/", "/archive", "/feedback")
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background work that lives as long as the app: webhook delivery and, without a
-    broker URL, the sends themselves and the scheduler that starts them on time."""
+    """Background work that lives as long as the app: webhook delivery, the retention fold
+    of tracking events and, without a broker URL, the sends themselves and the scheduler
+    that starts them on time."""
     runner = webhook_tasks.start_runner(app.state.engine, app.state.settings)
     app.state.webhook_runner = runner
     await app.state.recorder.start()  # tracking hits: batched writes, drained on shutdown
-    async with delivery_tasks.in_app(
-        app.state.settings, engine=app.state.engine, renderer=app.state.renderer
+    async with (
+        delivery_tasks.in_app(
+            app.state.settings, engine=app.state.engine, renderer=app.state.renderer
+        ),
+        retention.in_app(app.state.engine, app.state.settings),  # folds old raw events
     ):
         try:
             yield

@@ -80,14 +80,12 @@ def track_links(
             collect(e.id, e.body_html, (e.cta_url, e.cta_label or "Read more"))
     ids = register(found)
     base = base_url.rstrip("/")
-    click_urls = {
-        (
-            link.excerpt_id,
-            link.url,
-        ): f"{base}/c/{signer.make(Purpose.click, view.id, ids[link.digest])}/{marker(READER_SLOT)}"
-        for link in found
-        if link.digest in ids
-    }
+    reader = marker(READER_SLOT)
+    click_urls = {}
+    for link in found:
+        if link.digest in ids:
+            token = signer.make(Purpose.click, view.id, ids[link.digest], link_check(link.digest))
+            click_urls[(link.excerpt_id, link.url)] = f"{base}/c/{token}/{reader}"
 
     def urls_of(excerpt_id: int | None) -> dict[str, str]:
         return {url: click for (eid, url), click in click_urls.items() if eid == excerpt_id}
@@ -114,6 +112,12 @@ def track_links(
         sections=sections,
     )
     return tracked, {click: url for (_, url), click in click_urls.items()}
+
+
+def link_check(digest: str) -> int:
+    """48 bits of the link's digest, signed into its click token: a link id that now names
+    another link (ids reused after a delete) no longer matches."""
+    return int(digest[:12], 16)
 
 
 def _add(found: list[FoundLink], excerpt_id: int | None, url: str, label: str) -> None:

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from app.db import utcnow
+from app.rendering.links import link_check
 from app.tracking.models import EventKind, TrackedLink
 from app.tracking.recorder import Hit, Recorder
 from app.tracking.tokens import Purpose, TokenSigner
@@ -37,6 +37,7 @@ class Link:
     issue_id: int
     excerpt_id: int | None
     url: str
+    check: int  # app.rendering.links.link_check of its digest
 
 
 class LinkDirectory:
@@ -44,22 +45,28 @@ class LinkDirectory:
 
     def __init__(self, engine):
         self.engine = engine
-        self._cache: OrderedDict[int, Link | None] = OrderedDict()
+        self._cache: OrderedDict[int, Link] = OrderedDict()
 
-    async def get(self, link_id: int) -> Link | None:
-        if link_id in self._cache:
-            return self._cache[link_id]
-        link = await run_in_threadpool(self._load, link_id)
-        if link is not None:  # unknown ids are not cached: a token cannot name many
+    async def get(self, link_id: int, check: int) -> Link | None:
+        """The link, if `check` (from the token) matches it; the cache is reloaded once on
+        a mismatch, since a deleted link's id can be given to a new one."""
+        link = self._cache.get(link_id)
+        if link is None or link.check != check:
+            link = await run_in_threadpool(self._load, link_id)
+            if link is None:  # unknown ids are not cached: a token cannot name many
+                self._cache.pop(link_id, None)
+                return None
             self._cache[link_id] = link
             if len(self._cache) > LINK_CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return link
+        return link if link.check == check else None
 
     def _load(self, link_id: int) -> Link | None:
         with Session(self.engine) as session:
             row = session.get(TrackedLink, link_id)
-            return Link(row.issue_id, row.excerpt_id, row.url) if row else None
+        if row is None:
+            return None
+        return Link(row.issue_id, row.excerpt_id, row.url, link_check(row.digest))
 
 
 def _hit(request: Request, kind: str, reader: tuple[int, ...], link_id=None, excerpt_id=None):
@@ -73,7 +80,7 @@ def _hit(request: Request, kind: str, reader: tuple[int, ...], link_id=None, exc
         method=request.method,
         ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
-        occurred_at=utcnow(),
+        occurred_at=request.app.state.recorder.now(),
     )
 
 
@@ -98,8 +105,8 @@ async def open_pixel(token: str, request: Request) -> Response:
 async def click(link_token: str, reader_token: str, request: Request) -> Response:
     state = request.app.state
     recorder: Recorder = state.recorder
-    values = state.renderer.signer.read(Purpose.click, link_token, count=2)
-    link = await state.link_directory.get(values[1]) if values else None
+    values = state.renderer.signer.read(Purpose.click, link_token, count=3)
+    link = await state.link_directory.get(values[1], values[2]) if values else None
     if link is None or link.issue_id != values[0]:
         return HTMLResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": "no-store"})
     reader = _reader(state.renderer.signer, reader_token)

@@ -21,10 +21,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.db import utcnow
 from app.delivery.models import Delivery
+from app.issues.models import Issue
+from app.subscribers.models import Subscriber
 from app.tracking import service as tracking
 from app.tracking.classify import BURST_SECONDS, BurstDetector, Seen, machine_reason
-from app.tracking.models import EngagementEvent, EventKind, PrivacyMode
+from app.tracking.models import EngagementEvent, EventKind, PrivacyMode, TrackedLink
 
 log = logging.getLogger("drumbeat.tracking")
 FLUSH_SECONDS = 0.2
@@ -69,11 +72,13 @@ class Recorder:
         self.mode = PrivacyMode.aggregate
         self.stored = 0  # events written by this process, for the benchmark and logs
         self._queue: list[Hit] = []
-        self._lock = threading.Lock()  # one flush at a time
+        self._lock = threading.RLock()  # one flush at a time
         self._bursts = BurstDetector()
         self._mode_read_at = 0.0
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
+        self.now = utcnow  # when a hit occurred; replaceable to replay recorded timings
 
     # --- the request side: no I/O ---------------------------------------------------
 
@@ -81,8 +86,8 @@ class Recorder:
         if self.mode == PrivacyMode.off:
             return
         self._queue.append(hit)
-        if len(self._queue) >= self.batch_size and self._wake is not None:
-            self._wake.set()
+        if len(self._queue) == self.batch_size and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     @property
     def queued(self) -> int:
@@ -91,7 +96,7 @@ class Recorder:
     # --- the writer -----------------------------------------------------------------
 
     async def start(self) -> None:
-        self._wake = asyncio.Event()
+        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="tracking-recorder")
 
     async def stop(self) -> None:
@@ -114,8 +119,10 @@ class Recorder:
         """Write until the queue is empty (retrying failures, then giving up loudly)."""
         for delay in (*RETRY_SECONDS, None):
             try:
-                while self._queue:
-                    self.flush(raise_errors=True)
+                # Under the lock: a batch the writer thread holds is written before we return.
+                with self._lock:
+                    while self._queue:
+                        self.flush(raise_errors=True)
                 return
             except Exception:
                 if delay is None:
@@ -133,11 +140,13 @@ class Recorder:
                 except Exception:
                     log.exception("tracking: could not read the privacy mode")
             return
-        self.flush()
+        # Everything queued, batch by batch; a failed batch waits for the next cycle.
+        while self._queue and self.flush() is not None:
+            pass
 
-    def flush(self, *, raise_errors: bool = False) -> int:
-        """Write up to one batch; the number of events stored. A failed batch goes back to
-        the front of the queue for the next try."""
+    def flush(self, *, raise_errors: bool = False) -> int | None:
+        """Write up to one batch: the number of events stored, None if it failed (its hits
+        go back to the front of the queue for the next try)."""
         with self._lock:
             batch, self._queue[: self.batch_size] = self._queue[: self.batch_size], []
             if not batch:
@@ -151,7 +160,7 @@ class Recorder:
                     raise
                 log.exception("tracking: writing %d hits failed; will retry", len(batch))
                 time.sleep(RETRY_SECONDS[0])
-                return 0
+                return None
             self.stored += stored
             return stored
 
@@ -172,6 +181,9 @@ class Recorder:
             self._note_mode(mode)
             if mode == PrivacyMode.off:
                 return 0  # queued before this process saw the switch: still not recorded
+            batch = _still_there(session, batch, mode)
+            if not batch:
+                return 0
             sent_at = _sent_at(session, batch)
             salts = {}
             if mode == PrivacyMode.aggregate:
@@ -245,6 +257,24 @@ def _flag_burst(session, issue_id, column, value, start, end) -> None:
         )
         .values(machine=True, machine_reason="burst")
     )
+
+
+def _still_there(session: Session, batch: list[Hit], mode: PrivacyMode) -> list[Hit]:
+    """Hits of issues and links that still exist (deleted meanwhile: nothing to count).
+    In individual mode a deleted subscriber's hit keeps no subscriber id."""
+    issues = set(session.scalars(select(Issue.id).where(Issue.id.in_({h.issue_id for h in batch}))))
+    link_ids = {h.link_id for h in batch if h.link_id is not None}
+    links = set(session.scalars(select(TrackedLink.id).where(TrackedLink.id.in_(link_ids))))
+    kept = [h for h in batch if h.issue_id in issues and (h.link_id is None or h.link_id in links)]
+    if len(kept) < len(batch):
+        log.info("tracking: %d hits of deleted issues or links skipped", len(batch) - len(kept))
+    if mode == PrivacyMode.individual:
+        subscriber_ids = {h.subscriber_id for h in kept}
+        known = set(session.scalars(select(Subscriber.id).where(Subscriber.id.in_(subscriber_ids))))
+        for hit in kept:
+            if hit.subscriber_id not in known:
+                hit.subscriber_id = None
+    return kept
 
 
 def _sent_at(session: Session, batch: list[Hit]) -> dict[tuple[int, int], datetime]:

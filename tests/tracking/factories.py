@@ -89,7 +89,7 @@ def _clicks(app, engine, body: str) -> dict[str, str]:
     found = {}
     for href in re.findall(r'href="(http://testserver/c/[^"]+)"', body):
         path = html.unescape(href).removeprefix(BASE)
-        _, link_id = app.state.renderer.signer.read(Purpose.click, path.split("/")[2])
+        _, link_id, _ = app.state.renderer.signer.read(Purpose.click, path.split("/")[2])
         with Session(engine) as session:
             found[session.get(TrackedLink, link_id).url] = path
     return found

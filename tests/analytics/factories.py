@@ -16,10 +16,16 @@ from app.tracking.models import EngagementEvent, ExcerptFeedback, TrackedLink
 from tests.delivery.factories import approved_issue, people, static_segment
 
 
-def sent_issue(engine, groups: dict[str, list[int]], *, title: str = "IT bulletin") -> int:
-    """An issue sent to static segments {name: member ids}; every message delivered."""
+def sent_issue(
+    engine, groups: dict[str, list[int]], *, title: str = "IT bulletin", make=None
+) -> int:
+    """An issue sent to static segments {name: member ids}, every message delivered an
+    hour ago; `make(engine, segment_ids)` makes the approved issue (default: two excerpts)."""
     segment_ids = [static_segment(engine, name, members) for name, members in groups.items()]
-    issue_id = approved_issue(engine, segment_ids, title=title)
+    if make is None:
+        issue_id = approved_issue(engine, segment_ids, title=title)
+    else:
+        issue_id = make(engine, segment_ids)
     with unit_of_work(engine) as session:
         issue = session.get(Issue, issue_id)
         run = sending.start(session, issue=issue, actor=CLI_PRINCIPAL)
@@ -27,7 +33,7 @@ def sent_issue(engine, groups: dict[str, list[int]], *, title: str = "IT bulleti
         session.execute(
             update(Delivery)
             .where(Delivery.issue_id == issue_id)
-            .values(state=DeliveryState.sent, last_code=250, sent_at=utcnow())
+            .values(state=DeliveryState.sent, last_code=250, sent_at=utcnow() - timedelta(hours=1))
         )
         issue.status = IssueStatus.sent
         session.add(issue)

@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.delivery.transports import _data_payload
+from app.delivery.smtp import _data_payload
 
 # aiosmtplib's own treatment of a message (smtplib does the same): every line end becomes
 # CRLF, a line starting with a dot gets a second one, then the terminating dot line.

@@ -423,6 +423,7 @@ def test_maildir_url_with_an_absolute_path():
         ("smtp://mail.example.com?starttls=maybe", "starttls='maybe' is not true or false"),
         ("smtp://mail.example.com?verify=0&verify=1", "'verify' given twice"),
         ("smtps://mail.example.com?starttls=true", "starttls applies to smtp:// only"),
+        ("smtp://user:secret@mail.example.com:587", "password would cross the network unencrypted"),
         ("smtp://mail.example.com?timeout=-1", "timeout='-1' is not a number of seconds"),
         ("smtp://mail.example.com?timeout=soon", "timeout='soon' is not a number of seconds"),
         ("smtp://mail.example.com?cafile=/no/such/ca.pem", "is not a file"),

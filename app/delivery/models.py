@@ -62,7 +62,11 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         UniqueConstraint("issue_id", "email"),
-        Index("ix_delivery_issue_id_state_next_attempt_at", "issue_id", "state", "next_attempt_at"),
+        # Claims read the due rows in this order, so LIMIT stops early instead of sorting
+        # every queued row of a large send for each batch.
+        Index("ix_delivery_due", "issue_id", "state", "next_attempt_at", "id"),
+        # The error-rate check reads the most recently settled rows of an issue.
+        Index("ix_delivery_issue_id_updated_at", "issue_id", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -104,7 +104,7 @@ def claim(engine: Engine, *, issue_id: int, config: WorkerConfig) -> list[int]:
                 Delivery.state == DeliveryState.queued,
                 Delivery.next_attempt_at <= now,
             )
-            .order_by(Delivery.id)
+            .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(config.batch_size)
             .with_for_update(skip_locked=True)
         )

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # `drumbeat worker` processes (any number, on any machine sharing the database).
     broker_url: str | None = None
     scheduler_poll_seconds: float = Field(default=15.0, gt=0)
+    # Each send is this many queue tasks, so that many `drumbeat worker` processes take part
+    # in it (they claim disjoint batches); set it to the number of worker processes.
+    send_tasks_per_issue: int = Field(default=1, ge=1, le=64)
     retry_unknown_deliveries: bool = False
 
     # Reports hide every count below this many recipients or events (k-anonymity), so a

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Request, status
 
 from app.accounts.principal import ISSUES_APPROVE, Principal
 from app.delivery import service as sending
@@ -17,6 +17,10 @@ Approver = Annotated[Principal, require_scope(ISSUES_APPROVE)]
 Reader = Annotated[Principal, require_scope("issues:read")]
 
 
+def _copies(request: Request) -> int:
+    return request.app.state.settings.send_tasks_per_issue
+
+
 def _run(session, issue_id: int) -> SendRun:
     run = sending.run_of(session, issue_id=issues.get(session, issue_id=issue_id).id)
     if run is None:
@@ -25,11 +29,17 @@ def _run(session, issue_id: int) -> SendRun:
 
 
 @router.post("/send", response_model=DeliveryProgress, status_code=status.HTTP_202_ACCEPTED)
-def send(issue_id: int, session: SessionDep, actor: Approver, background: BackgroundTasks):
+def send(
+    issue_id: int,
+    session: SessionDep,
+    actor: Approver,
+    background: BackgroundTasks,
+    request: Request,
+):
     """Send an approved issue now (a scheduled one goes at its time); a repeat is a no-op."""
     run = sending.start(session, issue=issues.get(session, issue_id=issue_id), actor=actor)
     # Runs after the response, so after the commit: the job finds the run it is given.
-    background.add_task(enqueue_send, issue_id)
+    background.add_task(enqueue_send, issue_id, copies=_copies(request))
     return sending.progress(session, run=run)
 
 
@@ -46,9 +56,15 @@ def pause(issue_id: int, session: SessionDep, actor: Approver):
 
 
 @router.post("/send/resume", response_model=DeliveryProgress)
-def resume(issue_id: int, session: SessionDep, actor: Approver, background: BackgroundTasks):
+def resume(
+    issue_id: int,
+    session: SessionDep,
+    actor: Approver,
+    background: BackgroundTasks,
+    request: Request,
+):
     run = sending.resume(session, run=_run(session, issue_id), actor=actor)
-    background.add_task(enqueue_send, issue_id)
+    background.add_task(enqueue_send, issue_id, copies=_copies(request))
     return sending.progress(session, run=run)
 
 

@@ -91,8 +91,10 @@ async def send_issue_task(issue_id: int) -> str:
     )
 
 
-async def enqueue_send(issue_id: int) -> None:
-    await send_issue_task.kiq(issue_id)
+async def enqueue_send(issue_id: int, *, copies: int = 1) -> None:
+    """Queue the send as `copies` tasks: each worker that takes one claims its own batches."""
+    for _ in range(copies):
+        await send_issue_task.kiq(issue_id)
 
 
 def start_due_scheduled(engine: Engine) -> list[int]:
@@ -128,17 +130,19 @@ def interrupted_sends(engine: Engine) -> list[int]:
         )
 
 
-async def scheduler_loop(engine: Engine, *, poll_seconds: float, stop: asyncio.Event) -> None:
+async def scheduler_loop(
+    engine: Engine, *, poll_seconds: float, stop: asyncio.Event, copies: int = 1
+) -> None:
     """Resume interrupted sends once, then start scheduled issues as they fall due."""
     resumed = False
     while not stop.is_set():
         try:
             if not resumed:
                 for issue_id in interrupted_sends(engine):
-                    await enqueue_send(issue_id)
+                    await enqueue_send(issue_id, copies=copies)
                 resumed = True
             for issue_id in start_due_scheduled(engine):
-                await enqueue_send(issue_id)
+                await enqueue_send(issue_id, copies=copies)
         except Exception:
             log.exception("the send scheduler failed; it tries again")
         with contextlib.suppress(TimeoutError):
@@ -169,7 +173,12 @@ async def in_app(settings: Settings, *, engine: Engine, renderer: Renderer):
     configure(context)
     stop = asyncio.Event()
     scheduler = asyncio.get_running_loop().create_task(
-        scheduler_loop(engine, poll_seconds=settings.scheduler_poll_seconds, stop=stop)
+        scheduler_loop(
+            engine,
+            poll_seconds=settings.scheduler_poll_seconds,
+            stop=stop,
+            copies=settings.send_tasks_per_issue,
+        )
     )
     try:
         yield
@@ -187,7 +196,10 @@ async def _worker_startup(_state) -> None:
     context = _configure_from_settings()
     asyncio.get_running_loop().create_task(
         scheduler_loop(
-            context.engine, poll_seconds=get_settings().scheduler_poll_seconds, stop=_worker_stop
+            context.engine,
+            poll_seconds=get_settings().scheduler_poll_seconds,
+            stop=_worker_stop,
+            copies=get_settings().send_tasks_per_issue,
         )
     )
 

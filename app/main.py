@@ -43,6 +43,8 @@ from app.tracking.recorder import Recorder
 from app.tracking.tokens import TokenSigner
 from app.web import home
 from app.web.limits import BodySizeLimit
+from app.web.routes import STUDIO_BODY_LIMITS, STUDIO_ROUTERS
+from app.web.security import StudioSecurityHeaders
 from app.web.templating import redirect
 from app.webhooks import api as webhooks_api
 from app.webhooks import tasks as webhook_tasks
@@ -102,8 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits_by_path={
             "/api/v1/subscribers/import": settings.max_import_bytes,
             "/api/v1/news-items": settings.news_max_body_bytes,
+            **{path: getattr(settings, name) for path, name in STUDIO_BODY_LIMITS.items()},
         },
     )
+    app.add_middleware(StudioSecurityHeaders)
     for router in (
         accounts_api.router,
         audit_api.router,
@@ -125,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback_pages.router,
         feedback_studio.router,
         archive_pages.router,
+        *STUDIO_ROUTERS,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,4 +1,5 @@
-"""Jinja2 for the studio: one environment, page-or-fragment rendering, CSRF tokens."""
+"""Jinja2 for the studio: one environment, page-or-fragment rendering, CSRF tokens, and the
+navigation a role may use."""
 
 import hashlib
 import hmac
@@ -10,6 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.accounts.principal import ROLE_SCOPES
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
@@ -18,8 +21,48 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
+# (label, path, the scopes any one of which shows it; empty: everyone signed in)
+NAVIGATION = (
+    ("Dashboard", "/studio", ()),
+    ("Inbox", "/studio/inbox", ("issues:read", "news:write")),
+    ("Issues", "/studio/issues", ("issues:read",)),
+    ("Subscribers", "/studio/subscribers", ("subscribers:read",)),
+    ("Segments", "/studio/segments", ("subscribers:read",)),
+    ("Feedback", "/studio/feedback", ("feedback:read",)),
+    ("Archive", "/archive", ()),
+    ("Settings", "/studio/settings", ("admin",)),
+)
+
+
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+    """An htmx request that wants a fragment: not a boosted link (that swaps the whole body)
+    and not a history restore after a cache miss (that needs the whole page)."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-boosted") != "true"
+        and headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def scopes_of(user: Any) -> frozenset[str]:
+    return ROLE_SCOPES.get(user.role, frozenset()) if user is not None else frozenset()
+
+
+def may(scopes: frozenset[str], scope: str) -> bool:
+    return scope in scopes or "admin" in scopes
+
+
+def navigation(request: Request, scopes: frozenset[str]) -> list[dict[str, Any]]:
+    """The menu of what this role may open, the current section marked."""
+    path = request.url.path
+    items = []
+    for label, href, needs in NAVIGATION:
+        if needs and not any(may(scopes, s) for s in needs):
+            continue
+        current = path == href if href == "/studio" else path.startswith(href)
+        items.append({"label": label, "href": href, "current": current})
+    return items
 
 
 def render(
@@ -33,12 +76,20 @@ def render(
     """The full page for a normal request, the fragment for an htmx one (same URL)."""
     name = fragment if fragment and is_htmx(request) else page
     token = _csrf_cookie_value(request)
+    scopes = scopes_of(context.get("user"))
     response = templates.TemplateResponse(
         request,
         name,
-        {**context, "csrf_token": csrf_token_for(request, token)},
+        {
+            **context,
+            "csrf_token": csrf_token_for(request, token),
+            "nav": navigation(request, scopes) if context.get("user") else [],
+            # Templates offer only what the role may do; the views check it again.
+            "can": lambda scope: may(scopes, scope),
+        },
         status_code=status_code,
     )
+    response.headers["Vary"] = "HX-Request"
     _set_csrf_cookie(request, response, token)
     return response
 

@@ -1,8 +1,9 @@
 """The studio's pages, one router per domain (app/<domain>/studio.py), in one list for
 create_app()."""
 
+from app.news import studio as news
 from app.web import settings
 
-STUDIO_ROUTERS = (settings.router,)
+STUDIO_ROUTERS = (news.router, settings.router)
 # Paths whose request bodies may be larger than the JSON default (uploads).
 STUDIO_BODY_LIMITS: dict[str, str] = {}

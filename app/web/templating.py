@@ -6,6 +6,7 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -43,6 +44,15 @@ def is_htmx(request: Request) -> bool:
         and headers.get("hx-boosted") != "true"
         and headers.get("hx-history-restore-request") != "true"
     )
+
+
+def url_with(request: Request, **changes: str | None) -> str:
+    """This page's URL with some query parameters replaced (None drops one): pagers and
+    links keep the filters, so every view of a list is a bookmarkable URL."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    added = [(k, v) for k, v in changes.items() if v is not None]
+    query = urlencode(kept + added)
+    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 def scopes_of(user: Any) -> frozenset[str]:
@@ -86,6 +96,7 @@ def render(
             "nav": navigation(request, scopes) if context.get("user") else [],
             # Templates offer only what the role may do; the views check it again.
             "can": lambda scope: may(scopes, scope),
+            "url_with": lambda **changes: url_with(request, **changes),
         },
         status_code=status_code,
     )

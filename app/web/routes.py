@@ -2,8 +2,9 @@
 create_app()."""
 
 from app.news import studio as news
+from app.subscribers import studio as subscribers
 from app.web import settings
 
-STUDIO_ROUTERS = (news.router, settings.router)
+STUDIO_ROUTERS = (news.router, subscribers.router, settings.router)
 # Paths whose request bodies may be larger than the JSON default (uploads).
-STUDIO_BODY_LIMITS: dict[str, str] = {}
+STUDIO_BODY_LIMITS = {"/studio/subscribers/import": "max_import_bytes"}

@@ -2,9 +2,10 @@
 create_app()."""
 
 from app.news import studio as news
+from app.segments import studio as segments
 from app.subscribers import studio as subscribers
 from app.web import settings
 
-STUDIO_ROUTERS = (news.router, subscribers.router, settings.router)
+STUDIO_ROUTERS = (news.router, subscribers.router, segments.router, settings.router)
 # Paths whose request bodies may be larger than the JSON default (uploads).
 STUDIO_BODY_LIMITS = {"/studio/subscribers/import": "max_import_bytes"}

@@ -1,0 +1,74 @@
+"""The segment builder without a browser: the count endpoint, saving, permissions."""
+
+from sqlalchemy import select
+
+from app.accounts.models import Role
+from app.segments.models import Segment
+from tests.studio import factories
+from tests.studio.helpers import csrf_of, htmx, sign_in
+
+
+def people(session) -> None:
+    for department, status in (
+        ("Finance", "active"),
+        ("Finance", "unsubscribed"),
+        ("IT", "active"),
+    ):
+        factories.subscriber(session, attributes={"department": department}, status=status)
+    session.commit()
+
+
+def test_the_count_follows_the_rule_being_built(client, engine, session):
+    people(session)
+    sign_in(client, engine, Role.viewer)
+    finance = client.get(
+        "/studio/segments/count",
+        params={"match": "all", "field": ["department"], "op": ["eq"], "value": ["finance"]},
+        headers=htmx(),
+    ).text
+    assert "<strong>2</strong> members" in finance and "<strong>1</strong> active" in finance
+    either = client.get(
+        "/studio/segments/count",
+        params={"match": "any", "field": ["department", ""], "op": ["in", "eq"],
+                "value": ["Finance, IT", ""]},
+    ).text  # fmt: skip
+    assert "<strong>3</strong> members" in either
+    incomplete = client.get(
+        "/studio/segments/count", params={"field": ["status"], "op": ["eq"], "value": ["gone"]}
+    ).text
+    assert "condition 1: unknown status" in incomplete
+    assert "add a condition" in client.get("/studio/segments/count").text
+
+
+def test_an_editor_saves_a_segment_and_a_taken_name_is_reported(client, engine, session):
+    people(session)
+    sign_in(client, engine, Role.editor)
+    token = csrf_of(client, "/studio/segments/new")
+    form = {"csrf_token": token, "name": "Finance", "match": "all", "field": ["department"],
+            "op": ["eq"], "value": ["Finance"]}  # fmt: skip
+    saved = client.post("/studio/segments/new", data=form, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    segment = session.scalar(select(Segment).where(Segment.name == "Finance"))
+    assert segment.rule == {"all": [{"field": "department", "op": "eq", "value": "Finance"}]}
+    listing = client.get("/studio/segments").text
+    assert "Finance" in listing and "department eq Finance" in listing
+
+    again = client.post("/studio/segments/new", data=form)
+    assert again.status_code == 409 and 'role="alert"' in again.text
+    assert 'value="Finance"' in again.text  # the form keeps what was typed
+
+    form["value"] = ["IT"]
+    edited = client.post(f"/studio/segments/{segment.id}", data=form, follow_redirects=False)
+    assert edited.status_code == 303
+    session.refresh(segment)
+    assert segment.rule["all"][0]["value"] == "IT"
+
+
+def test_a_viewer_reads_segments_but_may_not_save(client, engine, session):
+    people(session)
+    sign_in(client, engine, Role.viewer)
+    assert "New segment" not in client.get("/studio/segments").text
+    assert client.get("/studio/segments/new").status_code == 403
+    form = {"csrf_token": csrf_of(client), "name": "X", "field": ["department"], "op": ["eq"],
+            "value": ["IT"]}  # fmt: skip
+    assert client.post("/studio/segments/new", data=form).status_code == 403

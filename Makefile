@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.segment_count
 	$(BIN)/python -m bench.render
 	$(BIN)/python -m bench.deliver
+	$(BIN)/python -m bench.track
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(StudioSecurityHeaders)
     for router in (
+        tracking_hits.router,  # first: the hottest paths, matched before the rest
         accounts_api.router,
         audit_api.router,
         subscribers_api.router,
@@ -119,7 +120,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_api.router,
         outbox.router,
         public_pages.router,
-        tracking_hits.router,
         tracking_api.router,
         rendering_api.router,
         webhooks_api.router,

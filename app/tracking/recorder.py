@@ -10,6 +10,7 @@ share nothing but the database.
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -54,6 +55,7 @@ class Hit:
     ip: str
     user_agent: str
     occurred_at: datetime
+    mode: PrivacyMode = PrivacyMode.aggregate  # as this process knew it at the hit
 
 
 class Recorder:
@@ -85,6 +87,7 @@ class Recorder:
     def add(self, hit: Hit) -> None:
         if self.mode == PrivacyMode.off:
             return
+        hit.mode = self.mode
         self._queue.append(hit)
         if len(self._queue) == self.batch_size and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -176,25 +179,23 @@ class Recorder:
         self.mode, self._mode_read_at = mode, time.monotonic()
 
     def _write(self, batch: list[Hit]) -> int:
+        """One transaction. Each hit is stored as the mode was when it came (this process
+        re-reads the mode at every flush, and at least every MODE_REFRESH_SECONDS)."""
         with Session(self.engine) as session, session.begin():
-            mode = tracking.privacy_mode(session)
-            self._note_mode(mode)
-            if mode == PrivacyMode.off:
-                return 0  # queued before this process saw the switch: still not recorded
-            batch = _still_there(session, batch, mode)
+            self._note_mode(tracking.privacy_mode(session))
+            batch = _still_there(session, batch)
             if not batch:
                 return 0
             sent_at = _sent_at(session, batch)
-            salts = {}
-            if mode == PrivacyMode.aggregate:
-                salts = tracking.salts_for(session, issue_ids={h.issue_id for h in batch})
-            rows, late_bursts = self._rows(batch, mode, salts, sent_at)
-            session.execute(insert(EngagementEvent), rows)
+            aggregate = {h.issue_id for h in batch if h.mode == PrivacyMode.aggregate}
+            salts = tracking.salts_for(session, issue_ids=aggregate) if aggregate else {}
+            rows, late_bursts = self._rows(batch, salts, sent_at)
+            _insert(session, rows)
             for issue_id, column, value, start, end in late_bursts:
                 _flag_burst(session, issue_id, column, value, start, end)
         return len(rows)
 
-    def _rows(self, batch, mode, salts, sent_at):
+    def _rows(self, batch, salts, sent_at):
         rows, late = [], []
         for hit in batch:
             seen = Seen(hit.method, hit.ip, hit.user_agent, hit.occurred_at)
@@ -203,7 +204,7 @@ class Recorder:
                 sent_at=sent_at.get((hit.issue_id, hit.subscriber_id)),
                 after_delivery=self.after_delivery,
             )
-            if mode == PrivacyMode.aggregate:
+            if hit.mode == PrivacyMode.aggregate:
                 who = ("reader", tracking.pseudonym(salts[hit.issue_id], hit.subscriber_id))
             else:
                 who = ("subscriber_id", hit.subscriber_id)
@@ -229,6 +230,33 @@ class Recorder:
         if batch:
             self._bursts.forget_before(batch[-1].occurred_at - timedelta(seconds=BURST_SECONDS))
         return rows, late
+
+
+COLUMNS = (
+    "issue_id",
+    "kind",
+    "link_id",
+    "excerpt_id",
+    "variant",
+    "reader",
+    "subscriber_id",
+    "machine",
+    "machine_reason",
+    "occurred_at",
+)
+
+
+def _insert(session: Session, rows: list[dict]) -> None:
+    """All rows at once: COPY on PostgreSQL (one round trip, no per-row statement), a
+    plain executemany elsewhere (Core, not the ORM, which renders a multi-VALUES insert)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(EngagementEvent.__table__), rows)
+        return
+    sql = f"COPY engagement_event ({', '.join(COLUMNS)}) FROM STDIN"
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c == "variant" else row[c] for c in COLUMNS])
 
 
 def _flag_rows(rows: list[dict], issue_id: int, who: tuple, span: tuple) -> None:
@@ -259,7 +287,7 @@ def _flag_burst(session, issue_id, column, value, start, end) -> None:
     )
 
 
-def _still_there(session: Session, batch: list[Hit], mode: PrivacyMode) -> list[Hit]:
+def _still_there(session: Session, batch: list[Hit]) -> list[Hit]:
     """Hits of issues and links that still exist (deleted meanwhile: nothing to count).
     In individual mode a deleted subscriber's hit keeps no subscriber id."""
     issues = set(session.scalars(select(Issue.id).where(Issue.id.in_({h.issue_id for h in batch}))))
@@ -268,10 +296,11 @@ def _still_there(session: Session, batch: list[Hit], mode: PrivacyMode) -> list[
     kept = [h for h in batch if h.issue_id in issues and (h.link_id is None or h.link_id in links)]
     if len(kept) < len(batch):
         log.info("tracking: %d hits of deleted issues or links skipped", len(batch) - len(kept))
-    if mode == PrivacyMode.individual:
-        subscriber_ids = {h.subscriber_id for h in kept}
+    individual = [h for h in kept if h.mode == PrivacyMode.individual]
+    if individual:
+        subscriber_ids = {h.subscriber_id for h in individual}
         known = set(session.scalars(select(Subscriber.id).where(Subscriber.id.in_(subscriber_ids))))
-        for hit in kept:
+        for hit in individual:
             if hit.subscriber_id not in known:
                 hit.subscriber_id = None
     return kept

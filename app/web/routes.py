@@ -1,11 +1,20 @@
 """The studio's pages, one router per domain (app/<domain>/studio.py), in one list for
 create_app()."""
 
+from app.delivery import studio as delivery
+from app.issues import studio as issues
 from app.news import studio as news
 from app.segments import studio as segments
 from app.subscribers import studio as subscribers
 from app.web import settings
 
-STUDIO_ROUTERS = (news.router, subscribers.router, segments.router, settings.router)
+STUDIO_ROUTERS = (
+    news.router,
+    issues.router,
+    delivery.router,
+    subscribers.router,
+    segments.router,
+    settings.router,
+)
 # Paths whose request bodies may be larger than the JSON default (uploads).
 STUDIO_BODY_LIMITS = {"/studio/subscribers/import": "max_import_bytes"}

@@ -27,8 +27,13 @@ run: $(VENV)/.installed
 	$(BIN)/drumbeat user ensure-admin
 	$(BIN)/drumbeat serve --host $(HOST) --port $(PORT)
 
+# axe-core for the studio's accessibility tests, pinned by tests/studio/package-lock.json.
+tests/studio/node_modules/axe-core/axe.min.js: tests/studio/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/studio --no-audit --no-fund --silent \
+	  && touch $@; else echo "npm not found: the studio's accessibility tests will skip"; fi
+
 ## test: lint, then the whole suite (SQLite, PostgreSQL, Chromium; skips say what is missing)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev tests/studio/node_modules/axe-core/axe.min.js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -19,7 +19,14 @@ from app.db import utcnow
 from app.deps import SessionDep, SettingsDep, StudioUser
 from app.errors import DomainError
 from app.issues import service as issues
-from app.issues.models import Excerpt, ExcerptCreate, ExcerptSource, Issue, IssueStatus
+from app.issues.models import (
+    Excerpt,
+    ExcerptCreate,
+    ExcerptSource,
+    Issue,
+    IssueKind,
+    IssueStatus,
+)
 from app.news import intake
 from app.news import service as news
 from app.news.models import NewsItem, NewsItemCreate, NewsKind
@@ -174,7 +181,8 @@ def _open_issues(session: Session) -> list[Issue]:
     query = (
         select(Issue)
         .where(Issue.status.in_(OPEN_STATUSES))
-        .order_by(Issue.planned_date, Issue.number)
+        # Regular issues first: the next bulletin is the one an editor usually means.
+        .order_by(Issue.kind != IssueKind.regular, Issue.planned_date, Issue.number)
         .limit(20)
     )
     return list(session.scalars(query))

@@ -76,3 +76,16 @@ def archived_issue(issue_id: str, request: Request, session: SessionDep):
         session, renderer=request.app.state.renderer, issue=entry.issue, banner=banner
     )
     return HTMLResponse(html, headers=ISSUE_HEADERS)
+
+
+@router.get("/preferences", response_class=HTMLResponse)
+def shared_copy_preferences(request: Request):
+    """Where the unsubscribe and preference links of a shared copy (the archive, the web
+    version, a forwarded preview) lead: they cannot name a person, so this page says how."""
+    settings = request.app.state.settings
+    return templates.TemplateResponse(
+        request,
+        "public/shared_copy.html",
+        {"contact": settings.mail_reply_to or settings.mail_from_address},
+        headers=LIST_HEADERS,
+    )

@@ -49,6 +49,12 @@ def test_an_issue_reads_as_its_web_version_without_anything_personal(app, client
     assert executable_parts(page.text) == []
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
+    # Its unsubscribe and preference links cannot name a person: they explain where to go.
+    assert page.text.count('href="http://testserver/preferences"') == 2
+    explained = client.get("/preferences")
+    assert explained.status_code == 200
+    assert "link at the bottom of a bulletin that was sent to you" in explained.text
+
 
 def test_unsent_and_unknown_issues_are_a_plain_404_page(client, engine):
     draft = approved_issue(engine, [], title="Approved, not sent")

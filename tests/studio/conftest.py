@@ -5,6 +5,7 @@ violation in the console. The accessibility pass injects axe-core, which needs a
 that bypasses the CSP (an injected script is exactly what the policy forbids).
 """
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.accounts.models import Role
+from app.delivery import tasks
+from app.delivery.transports import transport_from_url
 from app.deps import SESSION_COOKIE
 from tests.conftest import make_user, make_user_token
 
@@ -82,3 +85,17 @@ def screenshot(page, name: str) -> None:
         page.set_viewport_size({"width": width, "height": 800})
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})
+
+
+@pytest.fixture
+def mail_into(live_server):
+    """Point the live app's in-process sender at `url` for this test."""
+    before = tasks._context
+    assert before is not None, "the live server configures the in-app sender"
+
+    def to(url: str) -> None:
+        fast = dataclasses.replace(before.config, idle_poll_seconds=0.05)
+        tasks.configure(dataclasses.replace(before, transport=transport_from_url(url), config=fast))
+
+    yield to
+    tasks.configure(before)

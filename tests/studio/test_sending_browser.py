@@ -1,34 +1,17 @@
 """Sending in Chromium: an approver sends a small issue into an aiosmtpd sink and watches the
 progress to completion; a viewer is offered no button and refused the unsafe route."""
 
-import dataclasses
 import re
 
 import pytest
 
 from app.accounts.models import Role
-from app.delivery import tasks
 from app.delivery.models import RunState
-from app.delivery.transports import transport_from_url
 from tests.delivery.factories import issue_status
 from tests.studio.conftest import csp_violations
 from tests.studio.test_sending import an_approved_issue, start_send
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def mail_into(live_server):
-    """Point the live app's in-process sender at `url` for this test."""
-    before = tasks._context
-    assert before is not None, "the live server configures the in-app sender"
-
-    def to(url: str) -> None:
-        fast = dataclasses.replace(before.config, idle_poll_seconds=0.05)
-        tasks.configure(dataclasses.replace(before, transport=transport_from_url(url), config=fast))
-
-    yield to
-    tasks.configure(before)
 
 
 def test_an_approver_sends_and_watches_the_progress_to_the_end(

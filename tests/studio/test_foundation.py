@@ -1,5 +1,7 @@
 """The studio's frame without a browser: navigation by role, CSP, CSRF, fragments."""
 
+import re
+
 import pytest
 
 from app.accounts.models import Role
@@ -62,3 +64,14 @@ def test_an_unsafe_studio_request_without_the_token_is_refused(client, engine):
         "/studio/logout", headers={"X-CSRF-Token": token}, follow_redirects=False
     )
     assert accepted.status_code == 303
+
+
+def test_no_studio_template_carries_inline_script_style_or_event_handlers(project_root):
+    # The CSP would block them in the browser; this says which template to fix.
+    folders = ("studio", "news", "subscribers", "segments", "issues", "delivery", "accounts")
+    templates = [project_root / "templates" / "base.html"]
+    for folder in folders:
+        templates += sorted((project_root / "templates" / folder).glob("*.html"))
+    inline = re.compile(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=|javascript:", re.I)
+    offenders = [str(t) for t in templates if inline.search(t.read_text())]
+    assert offenders == []

@@ -1,8 +1,7 @@
-"""Studio pages for issues: the list, and an issue's page with its content, balance,
-workflow (submit, approve) and sending panel.
+"""Studio pages for issues: the list, and an issue's page with its content (move an excerpt
+up or down, remove it), balance, workflow (submit, approve) and sending panel.
 
-The editor (reordering, framings, preview, test send) is still to come; the page shows the
-content read-only.
+Still to come: drag to reorder, inline editing, framings, previews and test sends.
 """
 
 from typing import Annotated
@@ -55,6 +54,49 @@ def issue_page(request: Request, issue_id: int, session: SessionDep, ctx: Studio
             **sending_context(session, issue_id=issue.id),
         },
     )
+
+
+@router.post("/issues/{issue_id}/excerpts/{excerpt_id}/move", response_class=HTMLResponse)
+def move_excerpt(
+    request: Request,
+    issue_id: int,
+    excerpt_id: int,
+    session: SessionDep,
+    ctx: StudioUser,
+    position: Annotated[int, Form(ge=0, le=10_000)],
+) -> Response:
+    """The keyboard's way to reorder: one place up or down within its section."""
+    require(ctx, ISSUES_WRITE, "compose issues")
+    issue = issues.get(session, issue_id=issue_id)
+    excerpt = issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
+    direction = "up" if position < excerpt.position else "down"
+    issues.move_excerpt(session, issue=issue, excerpt=excerpt, section_id=excerpt.section_id,
+                        position=position, actor=ctx.principal)  # fmt: skip
+    # The moved excerpt's button keeps the keyboard focus (htmx focuses `autofocus`).
+    return _content(request, session, ctx, issue_id, moved=(excerpt.id, direction))
+
+
+@router.post("/issues/{issue_id}/excerpts/{excerpt_id}/delete", response_class=HTMLResponse)
+def delete_excerpt(
+    request: Request, issue_id: int, excerpt_id: int, session: SessionDep, ctx: StudioUser
+) -> Response:
+    require(ctx, ISSUES_WRITE, "compose issues")
+    issue = issues.get(session, issue_id=issue_id)
+    excerpt = issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
+    issues.delete_excerpt(session, issue=issue, excerpt=excerpt, actor=ctx.principal)
+    return _content(request, session, ctx, issue_id)
+
+
+def _content(
+    request: Request, session, ctx, issue_id: int, moved: tuple[int, str] | None = None
+) -> Response:
+    if request.headers.get("hx-request") != "true":
+        return redirect(request, f"/studio/issues/{issue_id}")
+    session.flush()
+    issue = issues.get(session, issue_id=issue_id)
+    session.refresh(issue)
+    context = {"user": ctx.user, "detail": overview.detail(session, issue=issue), "moved": moved}
+    return render(request, "issues/_content.html", context)
 
 
 @router.post("/issues/{issue_id}/submit")

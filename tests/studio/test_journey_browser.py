@@ -2,6 +2,8 @@
 adds news from the inbox to the next issue and submits it; the approver approves and sends
 it, and watches the progress until every message is in the SMTP sink."""
 
+import re
+
 import pytest
 
 from app.accounts.models import Role
@@ -34,6 +36,9 @@ def test_from_the_inbox_to_a_sent_issue_as_editor_and_approver(
         row.get_by_role("button", name="Add").click()
         row.get_by_role("status").wait_for()
     editor.get_by_role("link", name=f"issue #{issue.number}").first.click()
+    editor.get_by_role("button", name=re.compile(r"Down\W+Mail delays")).press("Enter")  # keyboard
+    editor.get_by_test_id("excerpt").first.filter(has_text="Backlog").wait_for()
+    assert editor.evaluate("document.activeElement.id").startswith("up-")  # focus follows it
     editor.get_by_role("button", name="Submit for approval").click()
     editor.get_by_test_id("issue-status").filter(has_text="in review").wait_for()
     assert editor.get_by_role("button", name="Approve").count() == 0  # not an editor's call

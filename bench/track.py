@@ -355,6 +355,81 @@ def table_rows(database: str, results: dict[str, list[Result]], stored: dict) ->
     return rows
 
 
+def in_process(url: str, rounds: int, hits: int = 6_000) -> list[list[str]]:
+    """CPU time per hit with the app called in-process (no wrk, no sockets, no other
+    thread): less exposed to a busy machine than requests/s. The writer's flushes run
+    in the same thread every 500 hits, so their cost is counted."""
+    import asyncio
+
+    from app.main import create_app
+    from app.tracking.models import PrivacyMode
+
+    secret = secrets.token_urlsafe(32)
+    pixels, clicks, _ = seed(url, secret, "http://bench")
+    with tempfile.TemporaryDirectory(prefix="drumbeat-bench-track-") as directory:
+        settings = Settings(
+            database_url=url,
+            secret_key=secret,
+            var_dir=Path(directory),
+            webhooks_enabled=False,
+            log_level="warning",
+        )
+        app = create_app(settings)
+        recorder = app.state.recorder
+        agent = [(b"user-agent", BROWSER.encode())]
+
+        async def call(path: str) -> None:
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": path,
+                "raw_path": path.encode(),
+                "query_string": b"",
+                "headers": agent,
+                "client": ("127.0.0.1", 40000),
+                "server": ("127.0.0.1", 8000),
+                "scheme": "http",
+                "http_version": "1.1",
+                "root_path": "",
+            }
+
+            async def receive():
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(_message):
+                pass
+
+            await app(scope, receive, send)
+
+        async def cpu_per_hit(paths: list[str], mode: PrivacyMode) -> float:
+            recorder.mode = mode
+            start = time.process_time()
+            for index in range(hits):
+                await call(paths[index % len(paths)])
+                if index % 500 == 499:
+                    recorder.flush_once()
+            recorder.drain()
+            return (time.process_time() - start) / hits * 1e6
+
+        async def measure_all() -> dict[str, list[float]]:
+            found: dict[str, list[float]] = {}
+            for _ in range(rounds):
+                for name, paths in (("pixel", pixels), ("click", clicks)):
+                    for mode in (PrivacyMode.off, PrivacyMode.aggregate):
+                        found.setdefault(f"{name} {mode.value}", []).append(
+                            await cpu_per_hit(paths, mode)
+                        )
+            return found
+
+        found = asyncio.run(measure_all())
+        app.state.engine.dispose()
+    rows = []
+    for name in ("pixel", "click"):
+        off, on = min(found[f"{name} off"]), min(found[f"{name} aggregate"])
+        rows.append([name, f"{off:.0f}", f"{on:.0f}", f"{on - off:.0f}", f"{off / on:.0%}"])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -368,10 +443,15 @@ def main() -> None:
         f"wrk -t{THREADS} -c{CONNECTIONS} -d{args.seconds}s, {args.rounds} rounds, "
         f"{READERS:,} readers, one uvicorn worker\n"
     )
-    rows = []
+    rows, cpu_rows = [], []
     for database in usable_databases(args.databases):
         with FRESH_DATABASES[database]() as url:
+            cpu_rows += [[database, *row] for row in in_process(url, args.rounds)]
+        with FRESH_DATABASES[database]() as url:
             rows += measure(database, url, args.seconds, args.rounds)
+    print("In-process, CPU per hit (best of the rounds):\n")
+    print_table(["database", "endpoint", "off us", "on us", "recording us", "off/on"], cpu_rows)
+    print("\nOver HTTP:\n")
     print_table(
         [
             "database",

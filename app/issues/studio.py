@@ -1,7 +1,8 @@
 """Studio pages for issues: the list, and an issue's page with its content (move an excerpt
-up or down, remove it), balance, workflow (submit, approve) and sending panel.
+up or down, remove it), balance, workflow (submit, approve), preview (app/issues/preview.py)
+and sending panel (app/delivery/studio.py).
 
-Still to come: drag to reorder, inline editing, framings, previews and test sends.
+Still to come: drag to reorder, inline editing, framings and segment filters, scheduling.
 """
 
 from typing import Annotated
@@ -39,11 +40,20 @@ def issue_list(
 
 
 @router.get("/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, issue_id: int, session: SessionDep, ctx: StudioUser):
+def issue_page(
+    request: Request,
+    issue_id: int,
+    session: SessionDep,
+    ctx: StudioUser,
+    segment_id: Annotated[str, Query(max_length=12)] = "",
+):
+    """The issue; `segment_id` picks whose preview is shown (htmx asks for just that part)."""
     require(ctx, READ, "read issues")
     issue = issues.get(session, issue_id=issue_id)
     detail = overview.detail(session, issue=issue)
     names = {s.id: s.name for s in segments.list_all(session)}
+    chosen = int(segment_id) if segment_id.isdigit() else None
+    preview_for = chosen if chosen in detail.segment_ids else next(iter(detail.segment_ids), None)
     return render(
         request,
         "issues/page.html",
@@ -51,8 +61,10 @@ def issue_page(request: Request, issue_id: int, session: SessionDep, ctx: Studio
             "user": ctx.user,
             "detail": detail,
             "segment_names": names,
+            "preview_for": preview_for,
             **sending_context(session, issue_id=issue.id),
         },
+        fragment="issues/_preview.html",
     )
 
 

@@ -2,6 +2,7 @@
 create_app()."""
 
 from app.delivery import studio as delivery
+from app.issues import preview
 from app.issues import studio as issues
 from app.news import studio as news
 from app.segments import studio as segments
@@ -11,6 +12,7 @@ from app.web import settings
 STUDIO_ROUTERS = (
     news.router,
     issues.router,
+    preview.router,
     delivery.router,
     subscribers.router,
     segments.router,

@@ -65,3 +65,47 @@ def test_the_list_filters_by_status_in_the_url(client, engine, session):
     sign_in(client, engine, Role.viewer)
     assert "A draft" in client.get("/studio/issues?status=draft", headers=htmx()).text
     assert "A draft" not in client.get("/studio/issues?status=sent", headers=htmx()).text
+
+
+def test_the_preview_per_segment_and_a_test_send_to_oneself(client, engine, session, settings):
+    staff = factories.segment(session, "Staff", {"all": [{"field": "status", "op": "eq",
+                                                          "value": "active"}]})  # fmt: skip
+    bosses = factories.segment(session, "Bosses", {"all": [{"field": "role", "op": "eq",
+                                                            "value": "management"}]})  # fmt: skip
+    issue = factories.issue(session, segment_ids=[staff.id, bosses.id])
+    data = ExcerptCreate(kind="win", headline="Mail is faster", body="Since Monday.")
+    issues.add_excerpt(session, issue=issue, data=data, actor=CLI_PRINCIPAL)
+    session.commit()
+    sign_in(client, engine, Role.editor)
+
+    page = client.get(f"/studio/issues/{issue.id}").text
+    assert f'src="/studio/issues/{issue.id}/preview?segment_id={staff.id}"' in page
+    assert "sandbox" in page
+    fragment = client.get(f"/studio/issues/{issue.id}?segment_id={bosses.id}", headers=htmx())
+    assert fragment.text.lstrip().startswith('<section class="card" id="issue-preview"')
+    assert f"segment_id={bosses.id}" in fragment.text
+
+    email = client.get(f"/studio/issues/{issue.id}/preview?segment_id={bosses.id}")
+    assert email.status_code == 200 and "Mail is faster" in email.text
+    policy = email.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script" not in policy
+    assert email.headers["x-frame-options"] == "SAMEORIGIN"
+
+    sent = client.post(f"/studio/issues/{issue.id}/test-send?segment_id={staff.id}",
+                       headers=htmx(**{"X-CSRF-Token": csrf_of(client)}))  # fmt: skip
+    assert sent.status_code == 200 and "Test sent to editor@example.com" in sent.text
+    outbox = settings.var_dir / "outbox" / "new"
+    assert any(b"[Test]" in f.read_bytes() for f in outbox.iterdir())
+
+
+def test_a_viewer_may_preview_but_not_send_a_test(client, engine, session):
+    staff = factories.segment(session, "Staff", {"all": [{"field": "status", "op": "eq",
+                                                          "value": "active"}]})  # fmt: skip
+    issue = factories.issue(session, segment_ids=[staff.id])
+    session.commit()
+    sign_in(client, engine, Role.viewer)
+    assert "Send this version as a test" not in client.get(f"/studio/issues/{issue.id}").text
+    assert client.get(f"/studio/issues/{issue.id}/preview").status_code == 200
+    refused = client.post(f"/studio/issues/{issue.id}/test-send",
+                          headers={"X-CSRF-Token": csrf_of(client)})  # fmt: skip
+    assert refused.status_code == 403

@@ -48,6 +48,7 @@ class QuotedPrintableTemplate:
     """
 
     def __init__(self, template: SlotTemplate):
+        self.source = template  # the unencoded text, for checks and comparisons
         self.slots = template.slots
         self.chunks = [
             _qp(chunk, soft_break_after=index < len(template.slots))

@@ -39,6 +39,7 @@ RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # Beyond this many unwritten hits (the database is down for long), the oldest are dropped,
 # with an error saying how many.
 MAX_QUEUED = 200_000
+PSEUDONYM_CACHE_SIZE = 100_000
 
 
 @dataclass(slots=True)
@@ -76,6 +77,7 @@ class Recorder:
         self._queue: list[Hit] = []
         self._lock = threading.RLock()  # one flush at a time
         self._bursts = BurstDetector()
+        self._pseudonyms: dict[tuple[bytes, int], str] = {}
         self._mode_read_at = 0.0
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,6 +197,17 @@ class Recorder:
                 _flag_burst(session, issue_id, column, value, start, end)
         return len(rows)
 
+    def _pseudonym(self, salt: bytes, subscriber_id: int) -> str:
+        # Readers come back (opens, then clicks): one HMAC per reader, not per hit. Keyed by
+        # the salt, so a deleted salt's pseudonyms are never handed out again.
+        key = (salt, subscriber_id)
+        reader = self._pseudonyms.get(key)
+        if reader is None:
+            if len(self._pseudonyms) >= PSEUDONYM_CACHE_SIZE:
+                self._pseudonyms.clear()
+            reader = self._pseudonyms[key] = tracking.pseudonym(salt, subscriber_id)
+        return reader
+
     def _rows(self, batch, salts, sent_at):
         rows, late = [], []
         for hit in batch:
@@ -205,7 +218,7 @@ class Recorder:
                 after_delivery=self.after_delivery,
             )
             if hit.mode == PrivacyMode.aggregate:
-                who = ("reader", tracking.pseudonym(salts[hit.issue_id], hit.subscriber_id))
+                who = ("reader", self._pseudonym(salts[hit.issue_id], hit.subscriber_id))
             else:
                 who = ("subscriber_id", hit.subscriber_id)
             row = {
@@ -245,11 +258,20 @@ COLUMNS = (
     "occurred_at",
 )
 
+SQLITE_INSERT = (
+    "INSERT INTO engagement_event (issue_id, kind, link_id, excerpt_id, variant, reader,"
+    " subscriber_id, machine, machine_reason, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 
 def _insert(session: Session, rows: list[dict]) -> None:
-    """All rows at once: COPY on PostgreSQL (one round trip, no per-row statement), a
-    plain executemany elsewhere (Core, not the ORM, which renders a multi-VALUES insert)."""
+    """All rows at once: COPY on PostgreSQL (one round trip, no per-row statement), the
+    driver's executemany on SQLite with values already in SQLAlchemy's storage format (its
+    per-row parameter processing cost more than the insert), Core executemany elsewhere."""
     connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(SQLITE_INSERT, [_sqlite_values(row) for row in rows])
+        return
     if connection.dialect.name != "postgresql":
         connection.execute(insert(EngagementEvent.__table__), rows)
         return
@@ -257,6 +279,22 @@ def _insert(session: Session, rows: list[dict]) -> None:
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row([json.dumps(row[c]) if c == "variant" else row[c] for c in COLUMNS])
+
+
+def _sqlite_values(row: dict) -> tuple:
+    # As SQLAlchemy stores them on SQLite: JSON text, 0/1, naive "YYYY-MM-DD HH:MM:SS.ffffff".
+    return (
+        row["issue_id"],
+        row["kind"],
+        row["link_id"],
+        row["excerpt_id"],
+        json.dumps(row["variant"]),
+        row["reader"],
+        row["subscriber_id"],
+        int(row["machine"]),
+        row["machine_reason"],
+        row["occurred_at"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+    )
 
 
 def _flag_rows(rows: list[dict], issue_id: int, who: tuple, span: tuple) -> None:

@@ -361,7 +361,10 @@ def in_process(url: str, rounds: int, hits: int = 6_000) -> list[list[str]]:
     in the same thread every 500 hits, so their cost is counted."""
     import asyncio
 
+    from app.accounts.principal import SYSTEM_PRINCIPAL
+    from app.db import unit_of_work
     from app.main import create_app
+    from app.tracking import service as tracking
     from app.tracking.models import PrivacyMode
 
     secret = secrets.token_urlsafe(32)
@@ -401,8 +404,18 @@ def in_process(url: str, rounds: int, hits: int = 6_000) -> list[list[str]]:
 
             await app(scope, receive, send)
 
-        async def cpu_per_hit(paths: list[str], mode: PrivacyMode) -> float:
+        def switch(mode: PrivacyMode) -> None:
+            # In the database: the writer re-reads the mode at every cycle, so setting only
+            # recorder.mode would be undone within a second (and "off" would record).
+            with unit_of_work(app.state.engine) as session:
+                tracking.change_privacy(
+                    session, mode=mode, legal_basis="benchmark", actor=SYSTEM_PRINCIPAL
+                )
+            recorder.drain()
             recorder.mode = mode
+
+        async def cpu_per_hit(paths: list[str], mode: PrivacyMode) -> float:
+            switch(mode)
             start = time.process_time()
             for index in range(hits):
                 await call(paths[index % len(paths)])

@@ -132,8 +132,15 @@ def update_segment(
 ) -> Response:
     require(ctx, WRITE, "change segments")
     segment = segments.get(session, segment_id=segment_id)
-    form = _form_values(name, description, match, field, op, value)
-    rule, error = (None, None) if segment.kind == "static" else _rule_from(match, field, op, value)
+    # A static list has no rule; a rule with nested groups is not shown as rows, so the
+    # builder leaves it alone (the API edits those).
+    keeps_rule = segment.kind == "static" or _form_of(segment)["nested"]
+    rule, error = (None, None) if keeps_rule else _rule_from(match, field, op, value)
+    form = (
+        {**_form_of(segment), "name": name, "description": description}
+        if keeps_rule
+        else _form_values(name, description, match, field, op, value)
+    )
     if error:
         return _builder(request, session, ctx, form=form, segment=segment,
                         errors={"rule": error}, status_code=422)  # fmt: skip
@@ -181,7 +188,7 @@ def _form_values(name, description, match, fields, ops, values) -> dict[str, Any
 
 
 def _form_of(segment: Segment) -> dict[str, Any]:
-    """The builder's rows of a stored rule; nested groups are shown but edited through the API."""
+    """The builder's rows of a stored rule (`nested`: it has groups the rows cannot show)."""
     rule = segment.rule or {}
     match = "any" if "any" in rule else "all"
     rows = []

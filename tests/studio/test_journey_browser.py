@@ -39,7 +39,8 @@ def test_from_the_inbox_to_a_sent_issue_as_editor_and_approver(
     editor.get_by_role("link", name=f"issue #{issue.number}").first.click()
     editor.get_by_role("button", name=re.compile(r"Down\W+Mail delays")).press("Enter")  # keyboard
     editor.get_by_test_id("excerpt").first.filter(has_text="Backlog").wait_for()
-    assert editor.evaluate("document.activeElement.id").startswith("up-")  # focus follows it
+    # Focus follows the moved excerpt (htmx focuses `autofocus` once the swap settles).
+    editor.wait_for_function("document.activeElement.id.startsWith('up-')")
     phone = editor.frame_locator("[data-testid=preview-mobile]")
     phone.get_by_text("Backlog of licence requests").filter(visible=True).first.wait_for()
     editor.get_by_role("button", name=re.compile("Send this version as a test")).click()

@@ -72,3 +72,19 @@ def test_a_viewer_reads_segments_but_may_not_save(client, engine, session):
     form = {"csrf_token": csrf_of(client), "name": "X", "field": ["department"], "op": ["eq"],
             "value": ["IT"]}  # fmt: skip
     assert client.post("/studio/segments/new", data=form).status_code == 403
+
+
+def test_a_rule_with_nested_groups_is_shown_in_words_and_kept_on_save(client, engine, session):
+    rule = {"all": [{"field": "department", "op": "eq", "value": "IT"},
+                    {"any": [{"field": "location", "op": "eq", "value": "Berlin"},
+                             {"field": "location", "op": "eq", "value": "Vienna"}]}]}  # fmt: skip
+    segment = factories.segment(session, "IT in two cities", rule)
+    session.commit()
+    sign_in(client, engine, Role.editor)
+    page = client.get(f"/studio/segments/{segment.id}").text
+    assert "nested groups" in page and 'name="field"' not in page
+    form = {"csrf_token": csrf_of(client), "name": "IT in Berlin or Vienna"}
+    saved = client.post(f"/studio/segments/{segment.id}", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    session.refresh(segment)
+    assert segment.name == "IT in Berlin or Vienna" and segment.rule == rule

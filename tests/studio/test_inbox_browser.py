@@ -11,6 +11,7 @@ from tests.conftest import TEST_PASSWORD, make_user
 from tests.studio import factories
 
 pytestmark = pytest.mark.browser
+ROWS = "[data-testid=news-item]"
 
 
 def test_an_editor_signs_in_filters_the_inbox_and_adds_an_item_to_the_issue(
@@ -34,14 +35,13 @@ def test_an_editor_signs_in_filters_the_inbox_and_adds_an_item_to_the_issue(
     page.get_by_label("open work").check()  # htmx swaps the list and pushes the URL
     page.wait_for_url(re.compile(r"/studio/inbox\?.*kind=open_work"))
     rows = page.locator("[data-testid=news-item]")
-    rows.first.wait_for()
-    assert rows.count() == 1 and "Licence backlog" in rows.first.inner_text()
+    page.wait_for_function(f"document.querySelectorAll({ROWS!r}).length === 1")
+    assert "Licence backlog" in rows.first.inner_text()
     assert page.evaluate("typeof htmx") == "object"
 
     page.go_back()  # the unfiltered inbox, from its URL
     page.wait_for_url(f"{live_server}/studio/inbox")
-    page.locator("[data-testid=news-item]").nth(1).wait_for()
-    assert page.locator("[data-testid=news-item]").count() == 2
+    page.wait_for_function(f"document.querySelectorAll({ROWS!r}).length === 2")
 
     row = page.locator("[data-testid=news-item]", has_text="Mail delays resolved")
     row.get_by_role("button", name=re.compile("Add")).click()

@@ -38,6 +38,7 @@ from app.subscribers import api as subscribers_api
 from app.tracking import api as tracking_api
 from app.tracking import hits as tracking_hits
 from app.tracking import public as public_pages
+from app.tracking import studio as tracking_studio
 from app.tracking.hits import LinkDirectory
 from app.tracking.recorder import Recorder
 from app.tracking.tokens import TokenSigner
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox.router,
         public_pages.router,
         tracking_api.router,
+        tracking_studio.router,
         rendering_api.router,
         webhooks_api.router,
         accounts_studio.router,

@@ -46,6 +46,7 @@ PAGES = (
     ("segment", "/studio/segments/{segment}"),
     ("feedback", "/studio/feedback"),
     ("settings", "/studio/settings"),
+    ("privacy", "/studio/settings/privacy"),
     ("password", "/studio/account/password"),
 )
 

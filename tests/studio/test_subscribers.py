@@ -18,8 +18,8 @@ CSV = (
 )
 
 
-def wait_for_import(client, job_url: str) -> str:
-    deadline = time.monotonic() + 10
+def wait_for_import(client, job_url: str, seconds: float = 10) -> str:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         fragment = client.get(job_url, headers=htmx()).text
         if "hx-trigger" not in fragment:  # a finished job stops polling
@@ -93,3 +93,21 @@ def test_a_viewer_may_not_import(client, engine):
         headers={"X-CSRF-Token": token},
     )
     assert refused.status_code == 403
+
+
+def test_an_upload_larger_than_the_json_limit_is_accepted_up_to_the_import_limit(
+    client, engine, settings
+):
+    sign_in(client, engine, Role.editor)
+    token = csrf_of(client, "/studio/subscribers/import")
+    rows = "".join(f"person{n}@example.com,Person {n},{'x' * 40}\n" for n in range(20_000))
+    big = ("email,name,note\n" + rows).encode()
+    assert settings.max_body_bytes < len(big) < settings.max_import_bytes
+    started = client.post(
+        "/studio/subscribers/import",
+        files={"file": ("big.csv", big, "text/csv")},
+        headers=htmx(**{"X-CSRF-Token": token}),
+    )
+    assert started.status_code == 200, started.text[:300]
+    report = wait_for_import(client, started.headers["hx-push-url"], seconds=60)
+    assert "20000 created" in report

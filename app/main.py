@@ -8,10 +8,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.accounts import api as accounts_api
 from app.accounts import studio as accounts_studio
@@ -162,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _install_studio_handlers(app: FastAPI) -> None:
     api_handler = app.exception_handlers[DomainError]
+    api_validation_handler = app.exception_handlers[RequestValidationError]
+    api_http_handler = app.exception_handlers[StarletteHTTPException]
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired):
@@ -177,3 +181,31 @@ def _install_studio_handlers(app: FastAPI) -> None:
                 headers=exc.headers,
             )
         return await api_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # A hand-edited query string on a page (?kind=bogus) gets a page, not JSON.
+        if request.url.path.startswith(HTML_PATHS):
+            reasons = "".join(
+                f"<li>{escape(_field_name(err.get('loc', ())))}: "
+                f"{escape(str(err.get('msg', 'invalid')))}</li>"
+                for err in exc.errors()
+            )
+            return HTMLResponse(f"<h1>Invalid input</h1><ul>{reasons}</ul>", status_code=422)
+        return await api_validation_handler(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith(HTML_PATHS):
+            title = "Not found" if exc.status_code == 404 else "Error"
+            return HTMLResponse(
+                f"<h1>{title}</h1><p>{escape(str(exc.detail or ''))}</p>",
+                status_code=exc.status_code,
+                headers=getattr(exc, "headers", None),
+            )
+        return await api_http_handler(request, exc)
+
+
+def _field_name(loc: tuple) -> str:
+    # ("query", "kind", 0) -> "kind": where the value came from and list positions aside.
+    return ".".join(str(part) for part in loc[1:] if not isinstance(part, int)) or "request"

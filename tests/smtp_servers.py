@@ -271,10 +271,12 @@ def faulty_smtp() -> Iterator[FaultySmtp]:
     server.port = listening.sockets[0].getsockname()[1]
     yield server
     listening.close()
-    asyncio.run_coroutine_threadsafe(_cancel_sessions(), loop).result(timeout=5)
+    # Generous timeouts: under a loaded CI machine a 5 s wait here failed the teardown once.
+    asyncio.run_coroutine_threadsafe(_cancel_sessions(), loop).result(timeout=30)
     loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=5)
-    loop.close()
+    thread.join(timeout=30)
+    if not loop.is_running():
+        loop.close()
 
 
 async def _cancel_sessions() -> None:

@@ -175,11 +175,7 @@ def _install_studio_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError):
         # People in the studio get a short page; API clients get problem+json.
         if request.url.path.startswith(HTML_PATHS):
-            return HTMLResponse(
-                f"<h1>{exc.title}</h1><p>{escape(exc.detail)}</p>",
-                status_code=exc.status,
-                headers=exc.headers,
-            )
+            return _error_page(exc.title, f"<p>{escape(exc.detail)}</p>", exc.status, exc.headers)
         return await api_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -191,21 +187,23 @@ def _install_studio_handlers(app: FastAPI) -> None:
                 f"{escape(str(err.get('msg', 'invalid')))}</li>"
                 for err in exc.errors()
             )
-            return HTMLResponse(f"<h1>Invalid input</h1><ul>{reasons}</ul>", status_code=422)
+            return _error_page("Invalid input", f"<ul>{reasons}</ul>", 422)
         return await api_validation_handler(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if request.url.path.startswith(HTML_PATHS):
             title = "Not found" if exc.status_code == 404 else "Error"
-            return HTMLResponse(
-                f"<h1>{title}</h1><p>{escape(str(exc.detail or ''))}</p>",
-                status_code=exc.status_code,
-                headers=getattr(exc, "headers", None),
-            )
+            body = f"<p>{escape(str(exc.detail or ''))}</p>"
+            return _error_page(title, body, exc.status_code, getattr(exc, "headers", None))
         return await api_http_handler(request, exc)
 
 
 def _field_name(loc: tuple) -> str:
     # ("query", "kind", 0) -> "kind": where the value came from and list positions aside.
     return ".".join(str(part) for part in loc[1:] if not isinstance(part, int)) or "request"
+
+
+def _error_page(title: str, body_html: str, status: int, headers=None) -> HTMLResponse:
+    """The short page people get instead of problem+json (`body_html` already escaped)."""
+    return HTMLResponse(f"<h1>{escape(title)}</h1>{body_html}", status_code=status, headers=headers)

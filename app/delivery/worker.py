@@ -196,13 +196,16 @@ async def _send_claimed(
             )
         }
         messages = []
+        factories = {}  # one per variant: its headers, boundary and encoded chunks
         for row in rows:
             # Compiled once per variant (cached); per recipient only slots are filled.
             compiled = renderer.compiled(session, issue=issue, segment_ids=tuple(row.variant))
             values = renderer.values_for(
                 compiled, issue_id=issue_id, subscriber=people[row.subscriber_id]
             )
-            factory = renderer.factory(compiled, issue_id=issue_id)
+            factory = factories.get(id(compiled))
+            if factory is None:
+                factory = factories[id(compiled)] = renderer.factory(compiled, issue_id=issue_id)
             messages.append(
                 (
                     row.id,

@@ -3,7 +3,6 @@
 import pytest
 
 from app.db import utcnow
-from app.tracking.classify import BurstDetector
 from app.tracking.models import PrivacyMode
 from app.tracking.recorder import BATCH_SIZE, FLUSH_SECONDS
 
@@ -15,7 +14,7 @@ def fresh_tracking_state(app):
         recorder.drain()  # nothing from an earlier test lands in this one's tables
         recorder.mode, recorder.now = PrivacyMode.aggregate, utcnow
         recorder.flush_seconds, recorder.batch_size = FLUSH_SECONDS, BATCH_SIZE
-        recorder._bursts = BurstDetector()
+        recorder.forget()
         app.state.renderer.forget_privacy_mode()
 
     reset()

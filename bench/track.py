@@ -51,6 +51,10 @@ CONNECTIONS = 64
 THREADS = 2
 READERS = 2_000
 TARGET = 0.70
+# The server under test on CPU 0, wrk on CPU 1 (PostgreSQL where the scheduler puts it), so
+# the load generator does not take the server's core.
+PIN_SERVER = ["taskset", "-c", "0"] if os.cpu_count() >= 2 and shutil.which("taskset") else []
+PIN_LOAD = ["taskset", "-c", "1"] if PIN_SERVER else []
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"
@@ -190,7 +194,7 @@ def start_server(target: list[str], port: int, env: dict[str, str]) -> subproces
         "warning",
         "--no-access-log",
     ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+    server = subprocess.Popen(PIN_SERVER + command, cwd=ROOT, env=env)  # noqa: S603
     for _ in range(200):
         try:
             httpx.get(f"http://127.0.0.1:{port}/o/warmup.gif", timeout=1)
@@ -223,6 +227,7 @@ def run_wrk(name: str, port: int, paths: list[str], seconds: int, work: Path, pi
     cpu_before = cpu_seconds(pid)
     out = subprocess.run(  # noqa: S603
         [
+            *PIN_LOAD,
             shutil.which("wrk") or "wrk",
             f"-t{THREADS}",
             f"-c{CONNECTIONS}",

@@ -1,6 +1,7 @@
 """The studio's pages, one router per domain (app/<domain>/studio.py), in one list for
 create_app()."""
 
+from app.analytics import studio as analytics
 from app.delivery import studio as delivery
 from app.issues import preview
 from app.issues import studio as issues
@@ -17,6 +18,7 @@ STUDIO_ROUTERS = (
     subscribers.router,
     segments.router,
     settings.router,
+    analytics.router,
 )
 # Paths whose request bodies may be larger than the JSON default (uploads).
 STUDIO_BODY_LIMITS = {"/studio/subscribers/import": "max_import_bytes"}

@@ -30,6 +30,7 @@ NAVIGATION = (
     ("Subscribers", "/studio/subscribers", ("subscribers:read",)),
     ("Segments", "/studio/segments", ("subscribers:read",)),
     ("Feedback", "/studio/feedback", ("feedback:read",)),
+    ("Analytics", "/studio/analytics", ("stats:read",)),
     ("Archive", "/archive", ()),
     ("Settings", "/studio/settings", ("admin",)),
 )

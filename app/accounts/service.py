@@ -97,6 +97,110 @@ def change_password(
     )
 
 
+def list_users(session: Session) -> list[User]:
+    """Every studio user, active ones first, then by email."""
+    return list(session.scalars(select(User).order_by(User.is_active.desc(), User.email)))
+
+
+def get_user(session: Session, *, user_id: int) -> User:
+    """Load a user or raise NotFound."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def change_role(
+    session: Session, *, user: User, role: Role, actor: Principal, keep_session_id: int | None
+) -> User:
+    """Give the user another role and end their sessions (they sign in again with it)."""
+    role = Role(role)
+    if role == user.role:
+        return user
+    if role != Role.admin:
+        _keep_an_admin(session, user=user, field="role", doing="demote")
+    before = user.role
+    user.role = role
+    session.add(user)
+    end_sessions(session, user_id=user.id, keep_session_id=keep_session_id)
+    record(
+        session,
+        actor=actor,
+        action="user.role_changed",
+        object_type="user",
+        object_id=user.id,
+        details={"email": user.email, "from": before, "to": role},
+    )
+    return user
+
+
+def set_active(session: Session, *, user: User, is_active: bool, actor: Principal) -> User:
+    """Deactivate (no sign-in, sessions ended, history kept) or reactivate a user."""
+    if is_active == user.is_active:
+        return user
+    if not is_active:
+        if actor.kind == "user" and actor.id == user.id:
+            raise Conflict(
+                "you cannot deactivate yourself; ask another admin",
+                errors=[{"field": "is_active", "reason": "you cannot deactivate yourself"}],
+            )
+        _keep_an_admin(session, user=user, field="is_active", doing="deactivate")
+        end_sessions(session, user_id=user.id, keep_session_id=None)
+    user.is_active = is_active
+    session.add(user)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="user.reactivated" if is_active else "user.deactivated",
+        object_type="user",
+        object_id=user.id,
+        details={"email": user.email},
+    )
+    return user
+
+
+def reset_password(session: Session, *, user: User, password: str, actor: Principal) -> None:
+    """An admin sets a user's password; every session of that user ends."""
+    _check_password_strength(password)
+    user.password_hash = _hasher.hash(password)
+    user.password_changed_at = utcnow()
+    session.add(user)
+    end_sessions(session, user_id=user.id, keep_session_id=None)
+    record(
+        session,
+        actor=actor,
+        action="user.password_reset",
+        object_type="user",
+        object_id=user.id,
+        details={"email": user.email},
+    )
+
+
+def end_sessions(session: Session, *, user_id: int, keep_session_id: int | None) -> None:
+    """Sign the user out everywhere (studio cookies and API tokens), but for one session."""
+    ended = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep_session_id is not None:
+        ended = ended.where(UserSession.id != keep_session_id)
+    session.execute(ended)
+    session.flush()
+
+
+def _keep_an_admin(session: Session, *, user: User, field: str, doing: str) -> None:
+    # Locked on PostgreSQL, so two admins demoting each other at once cannot both succeed.
+    if user.role != Role.admin or not user.is_active:
+        return
+    admins = session.scalars(
+        select(User.id).where(User.role == Role.admin, User.is_active).with_for_update()
+    ).all()
+    if list(admins) == [user.id]:
+        reason = f"{user.email} is the last active admin; make someone else admin first"
+        raise Conflict(
+            f"cannot {doing} the last active admin",
+            errors=[{"field": field, "reason": reason}],
+        )
+
+
 def principal_for_user(user: User) -> Principal:
     role = Role(user.role)
     return Principal(kind="user", id=user.id, label=user.email, scopes=ROLE_SCOPES[role], role=role)

@@ -18,3 +18,22 @@ document.addEventListener("htmx:sendError", function () {
     toast.classList.add("shown");
   }
 });
+// A secret shown once: its Copy button puts it on the clipboard (or selects it for Ctrl+C).
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-copy]");
+  if (!button) return;
+  var field = document.getElementById(button.getAttribute("data-copy"));
+  var status = document.getElementById(button.getAttribute("data-copy") + "-status");
+  if (!field) return;
+  function say(text) { if (status) status.textContent = text; }
+  field.focus();
+  field.select();
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(
+      function () { say("Copied to the clipboard."); },
+      function () { say("Selected: press Ctrl+C (or Cmd+C) to copy."); }
+    );
+  } else {
+    say("Selected: press Ctrl+C (or Cmd+C) to copy.");
+  }
+});

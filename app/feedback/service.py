@@ -4,7 +4,7 @@ import re
 from collections.abc import Mapping
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.accounts.principal import Principal
@@ -134,6 +134,12 @@ def list_page(
     has_more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1].id if has_more else None
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many submissions are in each status (every status present, zero included)."""
+    query = select(FeedbackSubmission.status, func.count()).group_by(FeedbackSubmission.status)
+    return {**dict.fromkeys(FeedbackStatus, 0), **dict(session.execute(query).all())}
 
 
 def get(session: Session, *, submission_id: int) -> FeedbackSubmission:

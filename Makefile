@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.render
 	$(BIN)/python -m bench.deliver
 	$(BIN)/python -m bench.track
+	$(BIN)/python -m bench.studio_pages
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

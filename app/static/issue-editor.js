@@ -1,0 +1,64 @@
+// The issue editor: drag an excerpt by its handle within a section or into another
+// (SortableJS). The drop is saved by the same POST the keyboard's Up and Down use, with
+// the target section and position; the answer replaces the content, so the page shows what
+// was stored. Loaded only by the issue page; no inline code (the CSP forbids it).
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"];
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function reloadContent() {
+    // A refused drop (403, 409) leaves the list as dragged: show the stored order again.
+    htmx.ajax("GET", window.location.pathname, { target: "#issue-content", swap: "outerHTML" });
+  }
+
+  function saveDrop(event) {
+    var item = event.item;
+    if (event.from === event.to && event.oldIndex === event.newIndex) return;
+    var request = htmx.ajax("POST", item.getAttribute("data-move-url"), {
+      source: item,
+      target: "#issue-content",
+      swap: "outerHTML",
+      headers: { "X-CSRF-Token": csrfToken() },
+      values: { section_id: event.to.getAttribute("data-section-id"), position: event.newIndex },
+    });
+    request.then(function () {
+      if (document.body.contains(item)) reloadContent(); // not replaced: it was refused
+    });
+  }
+
+  // An excerpt open as a form would be lost if a drop replaced the content: no dragging then.
+  function lockWhileEditing() {
+    var editing = document.querySelector("#issue-content li.editing") !== null;
+    document.querySelectorAll("ol[data-sortable]").forEach(function (list) {
+      if (list.sortable) list.sortable.option("disabled", editing);
+    });
+  }
+
+  htmx.onLoad(function (root) {
+    if (typeof Sortable === "undefined" || !root.querySelectorAll) return;
+    root.querySelectorAll("ol[data-sortable]").forEach(function (list) {
+      if (list.sortable) return;
+      list.sortable = Sortable.create(list, {
+        group: "excerpts",
+        handle: ".drag-handle",
+        draggable: "li",
+        animation: 150,
+        // Pointer events rather than the browser's native drag and drop: it behaves the
+        // same with a mouse and on touch screens.
+        forceFallback: true,
+        fallbackOnBody: true,
+        emptyInsertThreshold: 24,
+        onEnd: saveDrop,
+      });
+    });
+    lockWhileEditing();
+  });
+  document.addEventListener("htmx:afterSettle", lockWhileEditing);
+})();

@@ -12,6 +12,7 @@ from app.subscribers.models import Subscriber
 from tests.delivery.factories import approved_issue, people, static_segment
 from tests.studio.conftest import screenshot, serious_violations
 from tests.studio.test_sending import start_send
+from tests.studio.test_settings_webhooks import endpoint
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +28,7 @@ def demo(session, engine) -> dict[str, int]:
         "sending": sent,
         "subscriber": session.scalar(select(Subscriber.id).limit(1)),
         "segment": session.scalar(select(Segment.id).where(Segment.name == "Finance in Berlin")),
+        "webhook": endpoint(session).id,
     }
 
 
@@ -47,6 +49,12 @@ PAGES = (
     ("feedback", "/studio/feedback"),
     ("settings", "/studio/settings"),
     ("privacy", "/studio/settings/privacy"),
+    ("settings-users", "/studio/settings/users"),
+    ("settings-api-keys", "/studio/settings/api-keys"),
+    ("settings-mail", "/studio/settings/mail"),
+    ("settings-cadence", "/studio/settings/cadence"),
+    ("settings-webhooks", "/studio/settings/webhooks"),
+    ("settings-webhook", "/studio/settings/webhooks/{webhook}"),
     ("password", "/studio/account/password"),
 )
 

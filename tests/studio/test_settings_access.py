@@ -1,6 +1,8 @@
 """Every settings page and action: admins only (403 for editors and viewers, and no
 Settings link for them), CSRF on every unsafe request."""
 
+import re
+
 import pytest
 
 from app.accounts import service as accounts
@@ -85,3 +87,13 @@ def test_every_settings_action_without_the_csrf_token_is_refused(client, engine,
         answer = client.post(path.format(**things), data=form)
         assert answer.status_code == 403, path
         assert "stale or came from another site" in answer.text
+
+
+def test_no_settings_template_carries_inline_script_style_or_event_handlers(project_root):
+    templates = project_root / "templates"
+    files = [*templates.glob("studio/settings*.html"), *templates.glob("webhooks/*.html")]
+    files += [templates / "accounts" / name for name in ("users.html", "_users.html")]
+    files += [templates / "accounts" / name for name in ("api_keys.html", "_api_keys.html")]
+    inline = re.compile(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=|javascript:", re.I)
+    assert len(files) >= 12
+    assert [str(f) for f in files if inline.search(f.read_text())] == []

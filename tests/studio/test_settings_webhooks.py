@@ -1,6 +1,8 @@
 """Webhooks in the settings: add (secret shown once), pause and resume, rotate (the new
 secret shown once), delete, and each endpoint's recent deliveries."""
 
+import logging
+
 from sqlalchemy import select
 
 from app.accounts.models import Role
@@ -118,3 +120,23 @@ def test_recent_deliveries_show_their_status(client, engine, session):
     )
     assert pinged.status_code == 200 and "A ping is queued" in pinged.text
     assert "<code>ping</code>" in pinged.text
+
+
+def test_no_secret_reaches_the_log(client, engine, session, caplog):
+    caplog.set_level(logging.INFO)  # the app's default level
+    sign_in(client, engine, Role.admin)
+    token = csrf_of(client, HOOKS)
+    hook = client.post(
+        HOOKS, data={"csrf_token": token, "url": "https://x.example.com", "events": "*"}
+    )
+    hook_id = session.scalar(select(WebhookEndpoint.id))
+    rotated = client.post(f"{HOOKS}/{hook_id}/rotate", data={"csrf_token": token})
+    key = client.post(
+        "/studio/settings/api-keys", data={"csrf_token": token, "name": "k", "scopes": "admin"}
+    )
+    person = client.post(
+        "/studio/settings/users",
+        data={"csrf_token": token, "email": "p@example.com", "role": "viewer"},
+    )
+    secrets = [shown_secret(answer.text) for answer in (hook, rotated, key, person)]
+    assert all(secrets) and not any(secret in caplog.text for secret in secrets)

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("drumbeat")
@@ -107,12 +108,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(422, "Invalid input", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem(
-            exc.status_code,
-            _title_for(exc.status_code),
-            str(exc.detail or ""),
-            headers=getattr(exc, "headers", None),
+            exc.status_code, _title_for(exc.status_code), str(exc.detail or ""), headers=headers
         )
 
     @app.exception_handler(DataError)
@@ -122,6 +123,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             422, "Invalid input", "a value contains characters the database cannot store (e.g. NUL)"
         )
+
+    @app.exception_handler(OverflowError)
+    async def overflow_error(_request: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite cannot bind an integer beyond 64 bits (an id of 2**63 in a path or a body);
+        # PostgreSQL compares it and finds nothing.
+        log.info("number out of range: %s", exc)
+        return problem(422, "Invalid input", "a number is out of range")
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
@@ -133,6 +141,69 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem(500, "Internal server error", "The error was logged.")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's 405 names only the methods of
+    the first route whose path matched (GET /api-keys, not the POST route beside it)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route_methods
+    return ", ".join(sorted(methods))
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error, RFC 9457: `errors` names each invalid field and why.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def document_problems(app: FastAPI, prefix: str = "/api/v1") -> None:
+    """Make the OpenAPI document say what the API answers on errors: problem+json, for the
+    error statuses an operation lists and (as `default`) for every other one: 401, 403, 404,
+    409, 413, 429 can come from any operation, and clients and schemathesis read the document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in document.get("paths", {}).items():
+            if not path.startswith(prefix):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = content
+                responses.setdefault(
+                    "default",
+                    {"description": "An error (application/problem+json)", "content": content},
+                )
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _title_for(status: int) -> str:

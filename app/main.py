@@ -27,7 +27,7 @@ from app.delivery import api as delivery_api
 from app.delivery import outbox
 from app.delivery import tasks as delivery_tasks
 from app.deps import LoginRequired
-from app.errors import DomainError, install_error_handlers
+from app.errors import DomainError, document_problems, install_error_handlers
 from app.feedback import api as feedback_api
 from app.feedback import public as feedback_pages
 from app.feedback import studio as feedback_studio
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.link_directory = LinkDirectory(app.state.engine)
 
     install_error_handlers(app)
+    document_problems(app)
     _install_studio_handlers(app)
     app.add_middleware(
         BodySizeLimit,

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from app.accounts.principal import Principal
 from app.audit.service import record
+from app.errors import Invalid
 from app.issues import service as issues
 from app.issues.models import (
     CalendarPublic,
@@ -48,6 +49,10 @@ def update(
     """Change the cadence, then plan the issues it calls for."""
     setting = current(session)
     changes = data.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        # Only the default owner can be unset; the other settings always have a value.
+        if value is None and name != "default_owner_id":
+            raise Invalid(name, "may be omitted, but not null")
     if changes.get("default_owner_id") is not None:
         issues.check_user(session, user_id=changes["default_owner_id"], field="default_owner_id")
     if changes.get("default_segment_ids") is not None:

@@ -8,15 +8,16 @@ gives way to its marker text, so a chart never shows more than the report does.
 import math
 from dataclasses import dataclass, field
 
-WIDTH = 600
-LINE_HEIGHT = 260
+WIDTH = 520
+LINE_HEIGHT = 240
 # Room for the y axis labels on the left and the issue numbers below.
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 40
+LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 36
 BAR_LABEL_HEIGHT = 20
 BAR_HEIGHT = 14
 BAR_GAP = 4
 ROW_GAP = 12
-BAR_TEXT_ROOM = 130  # right of the longest bar: "48.5 %" or "fewer than 10"
+BAR_TEXT_ROOM = 80  # right of the longest bar: "48.5 %" or "1234"
+STEPS = [m * 10**e for e in range(-2, 8) for m in (1, 2, 2.5, 5)]
 MAX_X_LABELS = 12  # beyond this many issues, every other (third, ...) number is written
 
 
@@ -76,17 +77,18 @@ class BarChart:
     bar_height: int = BAR_HEIGHT
 
 
-def nice_ceiling(largest: float, *, percent: bool) -> float:
-    """The top of the axis: the next tenth for rates (at most 100 %), else a round number."""
-    if percent:
-        return min(1.0, max(0.1, math.ceil(largest * 10 - 1e-9) / 10))
-    if largest <= 0:
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(largest))
-    for step in (1, 2, 2.5, 5, 10):
-        if largest <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude
+def nice_scale(largest: float, *, percent: bool) -> tuple[float, float]:
+    """The top of the axis and the step between gridlines: at most five round steps (1, 2,
+    2.5 or 5 times a power of ten; whole numbers for counts), never above 100 % for rates."""
+    largest = max(largest, 0.1 if percent else 5)
+    for step in STEPS:
+        if not percent and step != int(step):
+            continue
+        steps = math.ceil(largest / step - 1e-9)
+        if steps <= 5:
+            top = steps * step
+            return (min(top, 1.0), step) if percent else (top, step)
+    return largest, largest / 5
 
 
 def line_chart(
@@ -96,7 +98,7 @@ def line_chart(
     plot_left, plot_right = LEFT, WIDTH - RIGHT
     plot_top, plot_bottom = TOP, LINE_HEIGHT - BOTTOM
     known = [v for _, _, values in series for v in values if v is not None]
-    top_value = nice_ceiling(max(known, default=0.0), percent=percent)
+    top_value, step_value = nice_scale(max(known, default=0.0), percent=percent)
     count = len(x_labels)
     step = (plot_right - plot_left) / (count - 1) if count > 1 else 0
 
@@ -122,7 +124,8 @@ def line_chart(
             line.segments.append(" ".join(run))
         lines.append(line)
     every = math.ceil(count / MAX_X_LABELS) if count else 1
-    gridlines = [(y_of(top_value * k / 4), top_value * k / 4) for k in range(5)]
+    ticks = [min(k * step_value, top_value) for k in range(round(top_value / step_value) + 1)]
+    gridlines = [(y_of(tick), tick) for tick in ticks]
     return LineChart(
         width=WIDTH,
         height=LINE_HEIGHT,
@@ -146,7 +149,7 @@ def bar_chart(
     """Horizontal bars: per row a label, then one bar per (name, css, value, hidden text)."""
     plot_width = WIDTH - BAR_TEXT_ROOM
     known = [value for _, bars in rows for _, _, value, _ in bars if value is not None]
-    top_value = nice_ceiling(max(known, default=0.0), percent=percent)
+    top_value, _ = nice_scale(max(known, default=0.0), percent=percent)
     laid_out, y = [], 0.0
     for label, bars in rows:
         label_y = y + BAR_LABEL_HEIGHT - 6

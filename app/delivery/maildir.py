@@ -6,7 +6,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -48,12 +48,18 @@ class MaildirTransport:
     async def close(self) -> None:
         pass
 
-    def list_messages(self, limit: int = 50) -> list[OutboxEntry]:
-        """The newest `limit` messages, newest first."""
+    def list_messages(self, limit: int = 50, *, offset: int = 0) -> list[OutboxEntry]:
+        """The newest `limit` messages after skipping `offset`, newest first."""
         with self._lock:
             maildir = self._open()
-            keys = sorted(maildir.keys(), key=_delivery_order, reverse=True)[:limit]
-            return [_outbox_entry(key, maildir.get_bytes(key)) for key in keys]
+            keys = sorted(maildir.keys(), key=_delivery_order, reverse=True)
+            return [
+                _outbox_entry(key, maildir.get_bytes(key)) for key in keys[offset : offset + limit]
+            ]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._open())
 
     def read_message(self, key: str) -> bytes:
         """The stored message, envelope lines included; KeyError for an unknown key."""
@@ -69,6 +75,29 @@ class MaildirTransport:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._maildir = mailbox.Maildir(self.path, create=True)
         return self._maildir
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A stored message taken apart for reading: every header, and its text and HTML parts
+    decoded (None where the message has no such part)."""
+
+    headers: list[tuple[str, str]]
+    text: str | None
+    html: str | None
+
+
+def read_parts(stored: bytes) -> StoredMessage:
+    message = BytesParser(policy=default_policy).parsebytes(stored)
+    parts = {}
+    for subtype in ("plain", "html"):
+        body = message.get_body(preferencelist=(subtype,))
+        try:
+            parts[subtype] = body.get_content() if body is not None else None
+        except (LookupError, ValueError):  # an unknown charset or a broken encoding
+            parts[subtype] = body.get_payload(decode=True).decode("utf-8", "replace")
+    headers = [(name, str(value)) for name, value in message.items()]
+    return StoredMessage(headers=headers, text=parts["plain"], html=parts["html"])
 
 
 def _delivery_order(key: str) -> tuple[int, int, int]:

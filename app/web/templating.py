@@ -33,6 +33,7 @@ NAVIGATION = (
     ("Analytics", "/studio/analytics", ("stats:read",)),
     ("Archive", "/archive", ()),
     ("Settings", "/studio/settings", ("admin",)),
+    ("Outbox", "/studio/outbox", ("admin",)),
 )
 
 

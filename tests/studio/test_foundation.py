@@ -19,7 +19,7 @@ EVERYONE += ["Archive"]
 
 
 @pytest.mark.parametrize(
-    ("role", "expected"), [(Role.viewer, EVERYONE), (Role.admin, [*EVERYONE, "Settings"])]
+    ("role", "expected"), [(Role.viewer, EVERYONE), (Role.admin, [*EVERYONE, "Settings", "Outbox"])]
 )
 def test_the_navigation_offers_what_the_role_may_open(client, engine, role, expected):
     sign_in(client, engine, role)

@@ -55,7 +55,7 @@ def settings_page(request: Request, session: SessionDep, ctx: StudioUser):
     overview = {
         "users": session.scalar(active_users),
         "admins": session.scalar(active_users.where(User.role == Role.admin)),
-        "keys": session.scalar(
+        "api_keys": session.scalar(
             select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
         ),
         "webhooks": session.scalar(select(func.count()).select_from(WebhookEndpoint)),

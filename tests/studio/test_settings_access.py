@@ -97,3 +97,11 @@ def test_no_settings_template_carries_inline_script_style_or_event_handlers(proj
     inline = re.compile(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=|javascript:", re.I)
     assert len(files) >= 12
     assert [str(f) for f in files if inline.search(f.read_text())] == []
+
+
+def test_the_overview_counts_what_each_part_holds(client, engine, things):
+    sign_in(client, engine, Role.admin)
+    page = client.get("/studio/settings").text
+    assert "2 active people, 2 admins." in page and "1 active key." in page
+    assert "1 endpoint, 1 active." in page and "A bulletin every 14 days, on Thursday." in page
+    assert "Maildir outbox" in page and "In force: aggregate." in page

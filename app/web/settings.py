@@ -104,7 +104,8 @@ async def send_mail_test(
     )
     if recent >= MAIL_TESTS_PER_MINUTE:
         error = f"at most {MAIL_TESTS_PER_MINUTE} test messages a minute; try again shortly"
-        response = _mail(request, ctx, form=form, errors={"email": error}, status_code=429)
+        # 422, not 429: htmx swaps only 2xx and 422 in, and this belongs beside the field.
+        response = _mail(request, ctx, form=form, errors={"email": error}, status_code=422)
         response.headers["Retry-After"] = "60"
         return response
     settings: Settings = request.app.state.settings

@@ -100,8 +100,9 @@ def test_test_messages_are_rate_limited(client, engine, smtp_sink, mail_url):
     form = {"csrf_token": csrf_of(client, MAIL), "email": "me@example.com"}
     for _ in range(MAIL_TESTS_PER_MINUTE):
         assert client.post(f"{MAIL}/test", data=form).status_code == 200
-    limited = client.post(f"{MAIL}/test", data=form)
-    assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+    limited = client.post(f"{MAIL}/test", data=form, headers=htmx())
+    assert limited.status_code == 422 and limited.headers["retry-after"] == "60"
+    assert 'id="test-email-error"' in limited.text
     assert "test messages a minute" in limited.text
     assert len(smtp_sink.received) == MAIL_TESTS_PER_MINUTE
 

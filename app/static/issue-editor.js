@@ -61,4 +61,14 @@
     lockWhileEditing();
   });
   document.addEventListener("htmx:afterSettle", lockWhileEditing);
+  // While it settles, htmx gives an element the old attributes of the one with the same id
+  // it replaces (setAttribute): the inline styles SortableJS leaves on the rows (its
+  // animation) would then be refused by the CSP. The stored order needs none of them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "issue-content") return;
+    target.querySelectorAll("[style]").forEach(function (element) {
+      element.removeAttribute("style");
+    });
+  });
 })();

@@ -8,17 +8,18 @@ gives way to its marker text, so a chart never shows more than the report does.
 import math
 from dataclasses import dataclass, field
 
-WIDTH = 520
-LINE_HEIGHT = 240
+WIDTH = 420  # a line chart; scaled to the page, so about 1.3 times at desktop width
+LINE_HEIGHT = 220
+BAR_WIDTH = 360  # bar charts are drawn narrower: their labels stay legible on a phone
 # Room for the y axis labels on the left and the issue numbers below.
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 36
 BAR_LABEL_HEIGHT = 20
 BAR_HEIGHT = 14
 BAR_GAP = 4
 ROW_GAP = 12
-BAR_TEXT_ROOM = 80  # right of the longest bar: "48.5 %" or "1234"
+BAR_TEXT_ROOM = 64  # right of the longest bar: "48.5 %" or "1234"
 STEPS = [m * 10**e for e in range(-2, 8) for m in (1, 2, 2.5, 5)]
-MAX_X_LABELS = 12  # beyond this many issues, every other (third, ...) number is written
+MAX_X_LABELS = 10  # beyond this many issues, every other (third, ...) number is written
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def bar_chart(
     percent: bool = True,
 ) -> BarChart:
     """Horizontal bars: per row a label, then one bar per (name, css, value, hidden text)."""
-    plot_width = WIDTH - BAR_TEXT_ROOM
+    plot_width = BAR_WIDTH - BAR_TEXT_ROOM
     known = [value for _, bars in rows for _, _, value, _ in bars if value is not None]
     top_value, _ = nice_scale(max(known, default=0.0), percent=percent)
     laid_out, y = [], 0.0
@@ -162,7 +163,7 @@ def bar_chart(
         laid_out.append(BarRow(label=label, label_y=label_y, bars=drawn))
         y += ROW_GAP
     return BarChart(
-        width=WIDTH,
+        width=BAR_WIDTH,
         height=max(math.ceil(y), 1),
         plot_width=plot_width,
         rows=laid_out,

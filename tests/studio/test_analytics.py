@@ -5,8 +5,11 @@ import csv
 import io
 import re
 
+import pytest
+
 from app.accounts.models import Role
 from app.accounts.principal import ROLE_SCOPES
+from app.analytics import charts
 from app.delivery.models import DeliveryState
 from tests.analytics.factories import (
     audience,
@@ -77,6 +80,8 @@ def test_an_issue_at_a_glance_with_charts_tables_and_small_cells_hidden(client, 
     # go too (the issue's total minus them would give the second's away).
     assert excerpts.count(">withheld<") == 2  # clicks human and all
     assert f"/studio/issues/{issue_id}/analytics/segments.csv" in page
+    sending = client.get(f"/studio/issues/{issue_id}/sending").text  # also on the issue page
+    assert f'href="/studio/issues/{issue_id}/analytics" data-testid="analytics-link"' in sending
 
 
 def test_the_csv_downloads_are_the_apis_with_hidden_cells_marked(client, engine, api):
@@ -171,3 +176,15 @@ def test_the_menu_links_analytics_for_every_role_and_a_role_without_stats_is_ref
         f"/studio/issues/{issue_id}/analytics/segments.csv",
     ):
         assert client.get(path).status_code == 403, path
+
+
+def test_chart_axes_take_round_steps_and_a_hidden_value_breaks_the_line():
+    assert charts.nice_scale(0.138, percent=True) == pytest.approx((0.15, 0.05))
+    assert charts.nice_scale(0.97, percent=True) == pytest.approx((1.0, 0.2))
+    assert charts.nice_scale(87, percent=False) == (100, 20)
+    chart = charts.line_chart(["#1", "#2", "#3", "#4"], [("human", "human", [0.1, None, 0.3, 0.2])])
+    [line] = chart.lines
+    assert len(line.segments) == 2 and [p.label for p in line.points] == ["#1", "#3", "#4"]
+    assert [round(value, 2) for _, value in chart.gridlines] == [0, 0.1, 0.2, 0.3]
+    top = chart.gridlines[-1][0]
+    assert [p.y for p in line.points if p.value == 0.3] == [top]  # the largest on the top line

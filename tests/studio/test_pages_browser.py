@@ -11,6 +11,8 @@ from app.segments.models import Segment
 from app.subscribers.models import Subscriber
 from tests.delivery.factories import approved_issue, people, static_segment
 from tests.studio.conftest import screenshot, serious_violations
+from tests.studio.test_analytics import bulletin
+from tests.studio.test_outbox import newest_outbox_key
 from tests.studio.test_sending import start_send
 from tests.studio.test_settings_webhooks import endpoint
 
@@ -47,6 +49,10 @@ PAGES = (
     ("segment-new", "/studio/segments/new"),
     ("segment", "/studio/segments/{segment}"),
     ("feedback", "/studio/feedback"),
+    ("analytics", "/studio/analytics"),
+    ("analytics-issue", "/studio/issues/{analytics}/analytics"),
+    ("outbox", "/studio/outbox"),
+    ("outbox-message", "/studio/outbox/{message}"),
     ("settings", "/studio/settings"),
     ("privacy", "/studio/settings/privacy"),
     ("settings-users", "/studio/settings/users"),
@@ -60,9 +66,10 @@ PAGES = (
 
 
 def test_every_studio_page_is_accessible_and_photographed(
-    studio_as, live_server, engine, session, axe_path
+    studio_as, live_server, engine, session, axe_path, app, settings
 ):
     ids = demo(session, engine)
+    ids |= {"analytics": bulletin(engine), "message": newest_outbox_key(app, engine, settings)}
     page = studio_as(Role.admin, bypass_csp=True)  # axe-core is injected: see conftest
     findings = {}
     for name, path in PAGES:

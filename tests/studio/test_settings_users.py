@@ -195,3 +195,19 @@ def test_a_new_password_is_shown_once_and_ends_the_sessions(client, engine, sess
     )
     assert password not in client.get(USERS).text
     assert len(actions(session, "user.password_reset")) == 1
+
+
+def test_an_admin_who_steps_down_keeps_this_session_but_loses_the_settings(client, engine, session):
+    me = sign_in(client, engine, Role.admin)
+    make_user(engine, email="other@example.com", role=Role.admin)
+    elsewhere = make_user_token(engine, me)
+    answer = client.post(
+        f"{USERS}/{me}/role",
+        data={"csrf_token": csrf_of(client), "role": "editor"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/studio"
+    assert sessions_of(session, me) == 1  # this one; the one elsewhere ended
+    assert accounts.user_for_session_token(session, token=elsewhere) is None
+    assert client.get("/studio").status_code == 200
+    assert client.get(USERS).status_code == 403

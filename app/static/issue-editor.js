@@ -61,6 +61,20 @@
     lockWhileEditing();
   });
   document.addEventListener("htmx:afterSettle", lockWhileEditing);
+  // Up, Down, Remove and drops replace the whole content: with a row open as a form (or its
+  // framings) elsewhere, ask before its unsaved text goes. The row's own buttons just work.
+  document.addEventListener("htmx:confirm", function (event) {
+    var open = document.querySelector("#issue-content li.editing");
+    var target = event.detail.target;
+    if (!open || open.contains(event.detail.elt) || !target || target.id !== "issue-content") {
+      return;
+    }
+    event.preventDefault();
+    if (window.confirm("Discard what is open in “" + open.querySelector("h4").textContent.trim() + "”?")) {
+      event.detail.issueRequest(false);
+    }
+  });
+
   // While it settles, htmx gives an element the old attributes of the one with the same id
   // it replaces (setAttribute): the inline styles SortableJS leaves on the rows (its
   // animation) would then be refused by the CSP. The stored order needs none of them.

@@ -131,6 +131,11 @@ def test_edit_an_excerpt_in_place_and_save(studio_as, live_server, session):
 
     saved.get_by_role("link", name=re.compile("Edit")).click()
     editor.locator("form.excerpt-form").get_by_label("Headline").fill("Not kept")
+    questions: list[str] = []
+    editor.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    editor.get_by_role("button", name=re.compile(r"Down\W+First")).click()  # elsewhere
+    assert questions and "Discard what is open" in questions[0]
+    assert editor.locator("form.excerpt-form").get_by_label("Headline").input_value() == "Not kept"
     editor.get_by_role("link", name="Cancel").click()
     editor.locator("li[data-testid=excerpt]").filter(has_text="Third, now a win").wait_for()
     session.expire_all()
@@ -147,11 +152,15 @@ def test_frame_an_excerpt_for_one_segment(studio_as, live_server, engine, sessio
     editor = studio_as(Role.editor)
     editor.goto(f"{live_server}/studio/issues/{issue_id}")
 
+    editor.get_by_label("As received by").select_option(label="Bosses")
+    editor.wait_for_url(re.compile(f"segment_id={bosses}"))
     row = editor.locator("li[data-testid=excerpt]").filter(has_text="First")
     row.get_by_role("link", name=re.compile(r"Framings\W+First")).click()
     editor.get_by_label("What Bosses reads").fill("It saves **money**.")
     editor.get_by_role("button", name="Save framing for Bosses").click()
     editor.get_by_text("Saved: Bosses reads this text.").wait_for()
+    phone = editor.frame_locator("[data-testid=preview-mobile]")  # reloaded after the change
+    phone.get_by_text("It saves").filter(visible=True).first.wait_for()
     editor.get_by_role("link", name=re.compile("Close framings")).click()
     editor.get_by_test_id("framed-for").filter(has_text="framed for Bosses").wait_for()
 

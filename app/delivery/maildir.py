@@ -48,18 +48,18 @@ class MaildirTransport:
     async def close(self) -> None:
         pass
 
-    def list_messages(self, limit: int = 50, *, offset: int = 0) -> list[OutboxEntry]:
-        """The newest `limit` messages after skipping `offset`, newest first."""
+    def list_messages(self, limit: int = 50) -> list[OutboxEntry]:
+        """The newest `limit` messages, newest first."""
+        return self.list_page(limit)[0]
+
+    def list_page(self, limit: int, *, offset: int = 0) -> tuple[list[OutboxEntry], int]:
+        """`limit` messages after the newest `offset`, newest first, and how many there are
+        in all (one look at the folder for both)."""
         with self._lock:
             maildir = self._open()
             keys = sorted(maildir.keys(), key=_delivery_order, reverse=True)
-            return [
-                _outbox_entry(key, maildir.get_bytes(key)) for key in keys[offset : offset + limit]
-            ]
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._open())
+            shown = keys[offset : offset + limit]
+            return [_outbox_entry(key, maildir.get_bytes(key)) for key in shown], len(keys)
 
     def read_message(self, key: str) -> bytes:
         """The stored message, envelope lines included; KeyError for an unknown key."""

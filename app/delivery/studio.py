@@ -156,10 +156,10 @@ def outbox_page(
     transport = transport_from_url(request.app.state.settings.mail_url)
     context = {"user": ctx.user, "page": page, "where": mail_destination(transport)}
     if isinstance(transport, MaildirTransport):
-        total = transport.count()
         offset = (page - 1) * OUTBOX_PAGE_SIZE
+        messages, total = transport.list_page(OUTBOX_PAGE_SIZE, offset=offset)
         context |= {
-            "messages": transport.list_messages(OUTBOX_PAGE_SIZE, offset=offset),
+            "messages": messages,
             "total": total,
             "pages": max(1, math.ceil(total / OUTBOX_PAGE_SIZE)),
         }

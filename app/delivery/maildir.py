@@ -95,7 +95,7 @@ def read_parts(stored: bytes) -> StoredMessage:
         try:
             parts[subtype] = body.get_content() if body is not None else None
         except (LookupError, ValueError):  # an unknown charset or a broken encoding
-            parts[subtype] = body.get_payload(decode=True).decode("utf-8", "replace")
+            parts[subtype] = (body.get_payload(decode=True) or b"").decode("utf-8", "replace")
     headers = [(name, str(value)) for name, value in message.items()]
     return StoredMessage(headers=headers, text=parts["plain"], html=parts["html"])
 

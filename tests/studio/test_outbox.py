@@ -2,6 +2,7 @@
 newest first with pages, each readable (headers, text part, HTML part in a sandboxed frame
 under a strict policy); where mail goes when it is not a Maildir; admins only."""
 
+import asyncio
 import re
 import threading
 
@@ -107,3 +108,26 @@ def test_only_admins_see_and_open_the_outbox(app, client, engine, settings):
     assert 'href="/studio/outbox"' not in client.get("/studio").text
     for path in ("/studio/outbox", "/studio/outbox/any", "/studio/outbox/any/html"):
         assert client.get(path).status_code == 403, path
+
+
+def test_a_text_only_message_in_an_unknown_charset_is_shown_as_well_as_it_goes(
+    client, engine, settings
+):
+    outbox = transport_from_url(settings.mail_url)
+    message = (
+        b"From: it-news@example.com\r\nTo: kim@example.com\r\nSubject: Plain\r\n"
+        b"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=x-unheard-of\r\n\r\nOnly text, caf\xe9.\r\n"
+    )
+    reply = asyncio.run(
+        outbox.send(sender="it-news@example.com", recipient="kim@example.com", message=message)
+    )
+    key = reply.removeprefix("250 stored ")
+    sign_in(client, engine, Role.admin)
+
+    page = client.get(f"/studio/outbox/{key}")
+
+    assert page.status_code == 200
+    assert "Only text, caf\ufffd." in page.text and "This message has no HTML part." in page.text
+    assert "<iframe" not in page.text
+    assert client.get(f"/studio/outbox/{key}/html").status_code == 404

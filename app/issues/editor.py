@@ -33,17 +33,30 @@ Text = Annotated[str, Form(max_length=60_000)]
 Line = Annotated[str, Form(max_length=3000)]
 
 
-def page_context(session: Session, ctx: StudioContext, issue: Issue, **extra) -> dict:
-    """Everything the issue page shows."""
+def content_context(session: Session, ctx: StudioContext, issue: Issue, **extra) -> dict:
+    """What the content, its rows, the workflow and the preview show."""
     detail = overview.detail(session, issue=issue)
     return {
         "user": ctx.user,
         "detail": detail,
         "segment_names": {s.id: s.name for s in segments.list_all(session)},
         "preview_for": next(iter(detail.segment_ids), None),
-        **sending_context(session, issue_id=issue.id),
         **extra,
     }
+
+
+def page_context(session: Session, ctx: StudioContext, issue: Issue, **extra) -> dict:
+    """Everything the issue page shows: the sending panel too (it counts the audience)."""
+    return {
+        **content_context(session, ctx, issue, **extra),
+        **sending_context(session, issue_id=issue.id),
+    }
+
+
+def _context(request: Request, session: Session, ctx, issue: Issue, **extra) -> dict:
+    """A row's context for htmx, the page's without it (the same URL serves both)."""
+    make = content_context if is_htmx(request) else page_context
+    return make(session, ctx, issue, **extra)
 
 
 def changed(response: Response, *, status_before: str, issue: Issue) -> Response:
@@ -69,7 +82,7 @@ def excerpt_row(
     require(ctx, READ, "read issues")
     issue = issues.get(session, issue_id=issue_id)
     issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
-    context = page_context(session, ctx, issue, focus=f"{focus}-{excerpt_id}")
+    context = _context(request, session, ctx, issue, focus=f"{focus}-{excerpt_id}")
     context["row"] = _locate(context["detail"], excerpt_id)
     return render(request, "issues/page.html", context, fragment="issues/_excerpt.html")
 
@@ -115,8 +128,10 @@ def save_excerpt(
               "cta_label": cta_label, "cta_url": cta_url, "section_id": section_id,
               "segment_filter": segment_filter}  # fmt: skip
     try:
+        chosen = _ids(segment_filter, "segment_filter")
+        # Blanks alone would pass the model's length check, then be stripped away.
         data = ExcerptUpdate.model_validate(
-            {**values, "segment_filter": _ids(segment_filter, "segment_filter")}
+            {**values, "headline": headline.strip(), "segment_filter": chosen}
         )
         target = _section_id(session, issue, section_id, default=section_before)
         issues.update_excerpt(session, issue=issue, excerpt=excerpt, data=data, actor=ctx.principal)
@@ -130,7 +145,7 @@ def save_excerpt(
     if not is_htmx(request):
         return redirect(request, f"/studio/issues/{issue_id}#excerpt-{excerpt_id}")
     session.flush()
-    context = page_context(session, ctx, issue, focus=f"edit-{excerpt_id}")
+    context = content_context(session, ctx, issue, focus=f"edit-{excerpt_id}")
     if excerpt.section_id != section_before:
         response = render(request, "issues/_content.html", context)
         response.headers.update({"HX-Retarget": "#issue-content", "HX-Reswap": "outerHTML"})
@@ -148,7 +163,7 @@ def framings(
     require(ctx, ISSUES_WRITE, "frame excerpts")
     issue = issues.get(session, issue_id=issue_id)
     issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
-    context = _framings_context(session, ctx, issue, excerpt_id, state=None)
+    context = _framings_context(request, session, ctx, issue, excerpt_id, state=None)
     return render(request, "issues/page.html", context, fragment="issues/_framings.html")
 
 
@@ -200,8 +215,8 @@ def delete_framing(
 
 
 def _form(request, session, ctx, issue, excerpt_id, *, values, errors, status_code=200):
-    context = page_context(session, ctx, issue, editing=excerpt_id, values=values, errors=errors,
-                           kinds=list(ExcerptKind))  # fmt: skip
+    context = _context(request, session, ctx, issue, editing=excerpt_id, values=values,
+                       errors=errors, kinds=list(ExcerptKind))  # fmt: skip
     context["row"] = _locate(context["detail"], excerpt_id)
     return render(request, "issues/page.html", context, fragment="issues/_excerpt_form.html",
                   status_code=status_code)  # fmt: skip
@@ -214,16 +229,16 @@ def _framing(request, session, ctx, issue, excerpt_id, segment_id, *, body=None,
         return redirect(request, f"/studio/issues/{issue.id}/excerpts/{excerpt_id}/framings")
     session.flush()
     state = {"segment_id": segment_id, "body": body, "errors": errors or {}, "saved": saved}
-    context = _framings_context(session, ctx, issue, excerpt_id, state=state)
+    context = _framings_context(request, session, ctx, issue, excerpt_id, state=state)
     context["f"] = next(f for f in context["framing_forms"] if f["segment_id"] == segment_id)
     return render(request, "issues/page.html", context, fragment="issues/_framing.html",
                   status_code=status_code)  # fmt: skip
 
 
-def _framings_context(session, ctx, issue, excerpt_id, *, state: dict | None) -> dict:
+def _framings_context(request, session, ctx, issue, excerpt_id, *, state: dict | None) -> dict:
     """The page with one excerpt's framings open: a form per target segment (and per
     segment framed before it stopped being a target), `state` overriding one of them."""
-    context = page_context(session, ctx, issue, framing=excerpt_id)
+    context = _context(request, session, ctx, issue, framing=excerpt_id)
     row = context["row"] = _locate(context["detail"], excerpt_id)
     current = {f.segment_id: f.body_md for f in row["excerpt"].framings}
     forms = []
@@ -253,8 +268,8 @@ def _section_id(session: Session, issue: Issue, raw: str, *, default: int) -> in
         return default
     if not raw.isdigit():
         raise Invalid("section_id", "pick a section of this issue")
-    section = issues.sections_of(session, issue_id=issue.id)
-    if int(raw) not in {s.id for s in section}:
+    sections = issues.sections_of(session, issue_id=issue.id)
+    if int(raw) not in {s.id for s in sections}:
         raise Invalid("section_id", "pick a section of this issue")
     return int(raw)
 

@@ -15,12 +15,11 @@ from fastapi.responses import HTMLResponse, Response
 from app.accounts.principal import ISSUES_APPROVE, ISSUES_WRITE
 from app.deps import SessionDep, StudioUser
 from app.errors import Invalid
-from app.issues import editor, overview, workflow
+from app.issues import editor, workflow
 from app.issues import service as issues
 from app.issues.models import IssueStatus
-from app.segments import service as segments
 from app.web.pages import require, require_any, studio_router
-from app.web.templating import redirect, render
+from app.web.templating import is_htmx, redirect, render
 
 router = studio_router()
 router.include_router(editor.router)  # under this router's /studio prefix and CSRF check
@@ -56,11 +55,14 @@ def issue_page(
     preview (by default), the content or the workflow (by its target's id)."""
     require(ctx, READ, "read issues")
     issue = issues.get(session, issue_id=issue_id)
-    context = editor.page_context(session, ctx, issue)
+    target = request.headers.get("hx-target", "")
+    # Only the page and the workflow show the audience size (a count over the segments).
+    whole = not is_htmx(request) or target == "issue-workflow"
+    context = (editor.page_context if whole else editor.content_context)(session, ctx, issue)
     chosen = int(segment_id) if segment_id.isdigit() else None
     if chosen in context["detail"].segment_ids:
         context["preview_for"] = chosen
-    fragment = FRAGMENTS.get(request.headers.get("hx-target", ""), "issues/_preview.html")
+    fragment = FRAGMENTS.get(target, "issues/_preview.html")
     return render(request, "issues/page.html", context, fragment=fragment)
 
 
@@ -112,12 +114,7 @@ def _content(
     session.flush()
     issue = issues.get(session, issue_id=issue_id)
     session.refresh(issue)
-    context = {
-        "user": ctx.user,
-        "detail": overview.detail(session, issue=issue),
-        "segment_names": {s.id: s.name for s in segments.list_all(session)},
-        "moved": moved,
-    }
+    context = editor.content_context(session, ctx, issue, moved=moved)
     return render(request, "issues/_content.html", context)
 
 

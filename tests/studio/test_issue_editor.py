@@ -155,6 +155,7 @@ def test_the_edit_form_has_its_own_url_as_a_full_page(client, engine, session):
     ("field", "value", "reason"),
     [
         ("headline", "", "must not be empty"),
+        ("headline", "   ", "must not be empty"),
         ("headline", "x" * 201, "at most 200 characters"),
         ("cta_url", "not a link", "web address"),
         ("kind", "gossip", "pick one of the kinds"),

@@ -6,11 +6,14 @@ import asyncio
 import re
 import threading
 
+import pytest
+
 from app.accounts.models import Role
 from app.delivery.models import RunState
 from app.delivery.transports import transport_from_url
 from tests.delivery.factories import approved_issue, people, static_segment
 from tests.delivery.test_send import run_send, start
+from tests.studio.conftest import csp_violations
 from tests.studio.helpers import htmx, sign_in
 
 
@@ -131,3 +134,25 @@ def test_a_text_only_message_in_an_unknown_charset_is_shown_as_well_as_it_goes(
     assert "Only text, caf\ufffd." in page.text and "This message has no HTML part." in page.text
     assert "<iframe" not in page.text
     assert client.get(f"/studio/outbox/{key}/html").status_code == 404
+
+
+@pytest.mark.browser
+def test_in_chromium_the_framed_message_loads_nothing_and_its_links_open_nothing(
+    studio_as, live_server, app, engine, settings
+):
+    key = newest_outbox_key(app, engine, settings)
+    page = studio_as(Role.admin)  # the studio's policy enforced, and the message's own
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{live_server}/studio/outbox/{key}")
+    frame = page.frame_locator("iframe[data-testid=html-part]")
+    unsubscribe = frame.get_by_role("link", name="Unsubscribe")
+    unsubscribe.wait_for()
+
+    unsubscribe.click()
+    page.wait_for_timeout(300)
+
+    tracked = [url for url in requested if re.search(r"/(o|c|u|f)/", url)]
+    assert tracked == []  # no pixel, no click redirect, no unsubscribe: nothing was counted
+    assert not csp_violations(page), page.problems
+    assert all("allow-popups" in problem for problem in page.problems), page.problems

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.accounts.models import Role
 from app.demo import newsroom, seed
-from app.issues.models import Issue
+from app.issues.models import Excerpt, Issue
 from app.segments.models import Segment
 from app.subscribers.models import Subscriber
 from tests.delivery.factories import approved_issue, people, static_segment
@@ -25,7 +25,13 @@ def demo(session, engine) -> dict[str, int]:
     session.commit()
     sent = approved_issue(engine, [static_segment(engine, "Pilot group", people(engine, 3))])
     start_send(engine, sent)
+    drafts = select(Excerpt).join(Issue).where(Issue.status == "draft").order_by(Excerpt.id)
+    excerpt = session.scalars(drafts).first()  # the editor opened on one of its excerpts
+    panel = static_segment(engine, "Panel", people(engine, 2, prefix="a"))
     return {
+        "edited": excerpt.issue_id,
+        "excerpt": excerpt.id,
+        "approved": approved_issue(engine, [panel]),
         "issue": session.scalar(select(Issue.id).where(Issue.status == "draft").limit(1)),
         "sending": sent,
         "subscriber": session.scalar(select(Subscriber.id).limit(1)),
@@ -41,6 +47,9 @@ PAGES = (
     ("inbox-new", "/studio/inbox/new"),
     ("issues", "/studio/issues"),
     ("issue", "/studio/issues/{issue}"),
+    ("issue-edit-excerpt", "/studio/issues/{edited}/excerpts/{excerpt}/edit"),
+    ("issue-framings", "/studio/issues/{edited}/excerpts/{excerpt}/framings"),
+    ("issue-approved", "/studio/issues/{approved}"),
     ("sending", "/studio/issues/{sending}/sending"),
     ("subscribers", "/studio/subscribers"),
     ("subscriber", "/studio/subscribers/{subscriber}"),

@@ -80,7 +80,8 @@
   // animation) would then be refused by the CSP. The stored order needs none of them.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
-    if (!target || target.id !== "issue-content") return;
+    if (!target || !target.closest("#issue-content")) return;
+    target.removeAttribute("style");
     target.querySelectorAll("[style]").forEach(function (element) {
       element.removeAttribute("style");
     });

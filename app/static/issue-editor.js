@@ -15,7 +15,8 @@
 
   function reloadContent() {
     // A refused drop (403, 409) leaves the list as dragged: show the stored order again.
-    htmx.ajax("GET", window.location.pathname, { target: "#issue-content", swap: "outerHTML" });
+    var content = document.getElementById("issue-content");
+    htmx.ajax("GET", content.getAttribute("data-url"), { target: content, swap: "outerHTML" });
   }
 
   function saveDrop(event) {

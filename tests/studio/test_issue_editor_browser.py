@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import Session
 
 from app.accounts.models import Role
 from app.accounts.principal import CLI_PRINCIPAL
 from app.issues import service as issues
-from app.issues.models import Excerpt, ExcerptCreate, ExcerptFraming
+from app.issues.models import Excerpt, ExcerptCreate, ExcerptFraming, Issue
 from tests.delivery.factories import approved_issue, issue_status, people, static_segment
 from tests.studio import factories
 from tests.studio.conftest import csp_violations
@@ -37,7 +38,7 @@ def headlines(page, section: str) -> list[str]:
     return items.all_inner_texts()
 
 
-def drag(page, handle, target, *, below: bool) -> None:
+def drag(page, handle, target, *, below: bool, status: int = 200) -> None:
     """Press on the handle, move in steps onto the target's lower or upper part, release
     (SortableJS runs on pointer events here, as a person's mouse makes them)."""
     # Rows near the window's edge would make SortableJS scroll the page mid-drag.
@@ -59,7 +60,7 @@ def drag(page, handle, target, *, below: bool) -> None:
         page.wait_for_timeout(250)
     with page.expect_response(re.compile(r"/excerpts/\d+/move$")) as answer:
         page.mouse.up()
-    assert answer.value.status == 200
+    assert answer.value.status == status
 
 
 def stored_order(session, issue_id: int) -> list[tuple[str, str]]:
@@ -104,6 +105,28 @@ def test_drag_within_and_between_sections_and_the_order_survives_a_reload(
     expect(editor.get_by_role("button", name=re.compile(r"Up\W+First"))).to_be_focused()
     assert headlines(editor, network) == ["Third", "First"]
     assert not csp_violations(editor), editor.problems
+
+
+def test_a_refused_drop_says_why_and_shows_the_stored_order_again(
+    studio_as, live_server, engine, session
+):
+    issue_id = an_issue(session)
+    editor = studio_as(Role.editor)
+    editor.goto(f"{live_server}/studio/issues/{issue_id}")
+    with Session(engine) as db:  # meanwhile the send started: the content is frozen
+        db.get(Issue, issue_id).status = "sending"
+        db.commit()
+    rows = editor.get_by_test_id("excerpt")
+    drag(editor, rows.filter(has_text="First").locator(".drag-handle"),
+         rows.filter(has_text="Third"), below=True, status=409)  # fmt: skip
+    editor.locator("#toast").filter(has_text="can no longer change").wait_for()
+    # The content comes back as stored (and, the issue being sent, without handles).
+    editor.locator("#issue-content:not(:has(.drag-handle))").wait_for()
+    assert editor.locator("#issue-content .headline").all_inner_texts() == [
+        "First",
+        "Second",
+        "Third",
+    ]
 
 
 def test_edit_an_excerpt_in_place_and_save(studio_as, live_server, session):

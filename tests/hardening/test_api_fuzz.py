@@ -24,6 +24,7 @@ import tempfile
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     negative_data_rejection,
     positive_data_acceptance,
@@ -57,7 +58,18 @@ def _openapi_document() -> dict:
     return document
 
 
-schema = schemathesis.openapi.from_dict(_openapi_document())
+# Segment rules are a recursive schema (groups of groups). schemathesis's negative mode
+# (invalid bodies, syntax fuzzing) recurses without end on it, inside the generator, so the
+# operations taking a rule get valid bodies only. (Hand-made nesting of 10 to 5,000 groups is
+# a 422 or 400: the app refuses rules deeper than 5 groups.)
+RULE_BODIES = r"^/api/v1/segments(/preview|/\{segment_id\})?$"
+schema = schemathesis.openapi.from_dict(_openapi_document()).exclude(
+    method=["POST", "PATCH"], path_regex=RULE_BODIES
+)
+rule_schema = schemathesis.openapi.from_dict(_openapi_document()).include(
+    method=["POST", "PATCH"], path_regex=RULE_BODIES
+)
+rule_schema.config.generation.update(modes=[GenerationMode.POSITIVE])
 
 
 class AdminKey:
@@ -86,6 +98,16 @@ def admin_key(engine) -> AdminKey:
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_conforms(case, app, admin_key):
+    _call_and_check(case, app, admin_key)
+
+
+@rule_schema.parametrize()
+@FUZZ_SETTINGS
+def test_every_operation_taking_a_rule_conforms(case, app, admin_key):
+    _call_and_check(case, app, admin_key)
+
+
+def _call_and_check(case, app, admin_key) -> None:
     headers = admin_key.headers()
     response = case.call(app=app, headers=headers)
     admin_key.after(case, response)

@@ -113,8 +113,7 @@ def export_subscribers(
     # The stream outlives the request's session, so it reads through its own.
     def lines() -> Iterator[str]:
         with unit_of_work(engine) as reader:
-            for cells in importer.export_rows(reader, where=where.where()):
-                yield importer.csv_line(cells)
+            yield from importer.export_csv(reader, where=where.where())
 
     return StreamingResponse(
         lines(),

@@ -268,34 +268,53 @@ def export_rows(session: Session, *, where: list, batch_size: int = 2000) -> Ite
         keys.update(attributes)
     attribute_columns = sorted(keys)
     yield ["email", "name", "status", *attribute_columns, "created_at"]
+    columns = (
+        Subscriber.id,
+        Subscriber.email,
+        Subscriber.name,
+        Subscriber.status,
+        Subscriber.attributes,
+        Subscriber.created_at,
+    )
     last_id = 0
     while True:
-        chunk = list(
-            session.scalars(
-                select(Subscriber)
-                .where(*where, Subscriber.id > last_id)
-                .order_by(Subscriber.id)
-                .limit(batch_size)
-            )
-        )
+        # Columns, not ORM objects: building 100,000 entities cost more than the query.
+        chunk = session.execute(
+            select(*columns)
+            .where(*where, Subscriber.id > last_id)
+            .order_by(Subscriber.id)
+            .limit(batch_size)
+        ).all()
         if not chunk:
             return
-        for s in chunk:
+        for _id, email, name, status, attributes, created_at in chunk:
             yield [
-                s.email,
-                s.name,
-                s.status,
-                *(s.attributes.get(k, "") for k in attribute_columns),
-                s.created_at.isoformat(),
+                email,
+                name,
+                status,
+                *(attributes.get(k, "") for k in attribute_columns),
+                created_at.isoformat(),
             ]
         last_id = chunk[-1].id
 
 
-def csv_line(cells: list[str]) -> str:
-    """One CSV line; cells that a spreadsheet would run as formulas are quoted harmless."""
+EXPORT_CHUNK_CHARS = 64 * 1024
+
+
+def export_csv(session: Session, *, where: list) -> Iterator[str]:
+    """The export as CSV text in pieces of about EXPORT_CHUNK_CHARS. A streamed response
+    takes each piece from a worker thread, so one piece per line cost a thread hop per
+    subscriber (100,000 subscribers: about half a minute instead of a few seconds)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow([_defuse(c) for c in cells])
-    return buffer.getvalue()
+    writer = csv.writer(buffer)
+    for cells in export_rows(session, where=where):
+        writer.writerow([_defuse(c) for c in cells])
+        if buffer.tell() >= EXPORT_CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
 
 
 def _defuse(cell: str) -> str:

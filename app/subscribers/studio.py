@@ -88,8 +88,7 @@ def export(
 
     def lines() -> Iterator[str]:  # outlives the request's session: reads through its own
         with unit_of_work(engine) as reader:
-            for cells in importer.export_rows(reader, where=where.where()):
-                yield importer.csv_line(cells)
+            yield from importer.export_csv(reader, where=where.where())
 
     return StreamingResponse(
         lines(),

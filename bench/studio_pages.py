@@ -354,6 +354,7 @@ def main() -> None:
         directory = stack.enter_context(tempfile.TemporaryDirectory())
         if args.keep and args.keep.exists():
             url = f"sqlite:///{args.keep}"
+            migrate(url)  # migrations added since it was built (indexes) apply to it too
             ids = json.loads(args.keep.with_suffix(".ids.json").read_text())
             print(f"Reusing {args.keep}")
         else:

@@ -47,6 +47,24 @@ class EngagementReach(SQLModel, table=True):
     folded_at: datetime = Field(default_factory=utcnow)
 
 
+class DeliverySummary(SQLModel, table=True):
+    """An issue's delivery rows counted per variant, state and permanent failure, once its
+    send run is done, so a report does not group every delivery row on each request.
+
+    Valid only while `deliveries_changed_at` is still the newest `delivery.updated_at` of
+    the issue: every write to a delivery row sets `updated_at`, so a later change (a late
+    bounce, a manual retry) makes the report count the rows again instead of trusting it."""
+
+    __tablename__ = "delivery_summary"
+
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE", primary_key=True)
+    # The newest delivery.updated_at of the issue that the counts include.
+    deliveries_changed_at: datetime
+    # [[variant, state, permanent (0 or 1), rows], ...]
+    cells: list = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    counted_at: datetime = Field(default_factory=utcnow)
+
+
 HIDDEN_DESCRIPTION = (
     "Fields whose value is null because it would describe fewer than `min_cell` recipients "
     "or events, with the text to show instead (e.g. 'fewer than 10'), or because showing it "

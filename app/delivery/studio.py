@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import or_
 from sqlmodel import Session
 
 from app.accounts.principal import ISSUES_APPROVE
@@ -26,6 +25,7 @@ from app.errors import NotFound
 from app.issues import service as issues
 from app.issues.models import Issue, IssueStatus
 from app.segments import service as segments
+from app.segments.counts import audience_count
 from app.web.pages import require, studio_router
 from app.web.templating import redirect, render
 
@@ -129,8 +129,7 @@ def audience_size(session: Session, *, issue: Issue) -> int:
     targets = [segments.get(session, segment_id=i) for i in ids]
     if not targets:
         return 0
-    clause = or_(*(segments.membership_clause(s) for s in targets))
-    return segments.count(session, clause=clause).active_count
+    return audience_count(session, targets=targets).active_count
 
 
 def _run(session: Session, issue_id: int) -> SendRun:

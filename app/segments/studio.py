@@ -1,5 +1,6 @@
-"""Studio pages for segments: the list with live counts, and a rule builder that counts the
-members as you type (segments.count, as the API's preview)."""
+"""Studio pages for segments: the list with their counts (remembered until subscribers or the
+rule change, app/segments/counts.py), and a rule builder that counts the members as you type
+(segments.count, as the API's preview)."""
 
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from app.deps import SessionDep, StudioUser
 from app.errors import DomainError
 from app.segments import service as segments
+from app.segments.counts import segment_counts
 from app.segments.models import Segment, SegmentCreate, SegmentUpdate
 from app.segments.rules import BUILTIN_FIELDS, Op, Rule, compile_rule
 from app.subscribers.models import Subscriber
@@ -33,11 +35,17 @@ FormRows = Annotated[list[str], Form(max_length=MAX_ROWS)]
 @router.get("/segments", response_class=HTMLResponse)
 def segment_list(request: Request, session: SessionDep, ctx: StudioUser):
     require(ctx, READ, "read segments")
-    listed = [
-        (s, segments.count(session, clause=segments.membership_clause(s)))
-        for s in segments.list_all(session)
-    ]
-    return render(request, "segments/list.html", {"user": ctx.user, "segments": listed})
+    listed = segments.list_all(session)
+    counted = segment_counts(session, segments=listed)
+    return render(
+        request,
+        "segments/list.html",
+        {
+            "user": ctx.user,
+            "segments": [(s, counted[s.id]) for s in listed],
+            "counted_at": min((c.counted_at for c in counted.values()), default=None),
+        },
+    )
 
 
 @router.get("/segments/new", response_class=HTMLResponse)

@@ -67,7 +67,11 @@ class Subscriber(SQLModel, table=True):
     )
     status: str = Field(default=SubscriberStatus.active, max_length=20, index=True)
     created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    # Bumped by every change, the ORM's included (onupdate): segment counts are remembered
+    # against max(updated_at) and recounted when it moves (app/segments/counts.py).
+    updated_at: datetime = Field(
+        default_factory=utcnow, index=True, sa_column_kwargs={"onupdate": utcnow}
+    )
     status_changed_at: datetime | None = None
 
 

@@ -14,6 +14,7 @@ from app.issues import calendar
 from app.issues import service as issues
 from app.news.models import NewsItem, NewsKind
 from app.segments import service as segments
+from app.segments.counts import segment_counts
 from app.subscribers.models import Subscriber
 from app.web.templating import render
 
@@ -26,10 +27,9 @@ def home(request: Request, session: SessionDep, settings: SettingsDep, ctx: Stud
     by_status = dict(
         session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
     )
-    audience = [
-        (segment, segments.count(session, clause=segments.membership_clause(segment)))
-        for segment in segments.list_all(session)
-    ]
+    listed = segments.list_all(session)
+    counted = segment_counts(session, segments=listed)
+    audience = [(segment, counted[segment.id]) for segment in listed]
     may_read_issues = ctx.principal.allows("issues:read")
     upcoming = calendar.overview(session, today=issues.today()).upcoming if may_read_issues else []
     last = (
@@ -45,6 +45,7 @@ def home(request: Request, session: SessionDep, settings: SettingsDep, ctx: Stud
             "by_status": by_status,
             "subscriber_total": sum(by_status.values()),
             "audience": audience,
+            "counted_at": min((c.counted_at for _s, c in audience), default=None),
             "upcoming": upcoming[:UPCOMING],
             "owners": _owner_names(session, [i.owner_id for i in upcoming if i.owner_id]),
             "inbox": _inbox_counts(session) if may_read_issues else None,

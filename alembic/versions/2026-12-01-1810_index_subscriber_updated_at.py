@@ -1,8 +1,8 @@
 """index subscriber.updated_at: the segment counts' version of the subscriber table
 
 Revision ID: a1b2c3d4sgcn
-Revises: f5a6b7c8dlix
-Create Date: 2026-12-01 17:40:00
+Revises: a9c3e5d7anfx
+Create Date: 2026-12-01 18:10:00
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "a1b2c3d4sgcn"
-down_revision: str | Sequence[str] | None = "f5a6b7c8dlix"
+down_revision: str | Sequence[str] | None = "a9c3e5d7anfx"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,5 +1,7 @@
 """The segment builder without a browser: the count endpoint, saving, permissions."""
 
+import re
+
 from sqlalchemy import select
 
 from app.accounts.models import Role
@@ -88,3 +90,28 @@ def test_a_rule_with_nested_groups_is_shown_in_words_and_kept_on_save(client, en
     assert saved.status_code == 303
     session.refresh(segment)
     assert segment.name == "IT in Berlin or Vienna" and segment.rule == rule
+
+
+def _row_counts(page: str, name: str) -> list[str]:
+    row = page[page.index(f">{name}</a>") :]
+    row = row[: row.index("</tr>")]
+    return re.findall(r'<td class="num">(\d+)</td>', row)
+
+
+def test_the_list_says_when_it_counted_and_counts_again_after_a_change(client, engine, session):
+    people(session)
+    factories.segment(
+        session, "Finance", {"all": [{"field": "department", "op": "eq", "value": "Finance"}]}
+    )
+    session.commit()
+    sign_in(client, engine, Role.viewer)
+    listing = client.get("/studio/segments").text
+    assert _row_counts(listing, "Finance") == ["2", "1"]
+    assert 'data-testid="counted-at"' in listing and "UTC</time>" in listing
+
+    newcomer = factories.subscriber(session, attributes={"department": "Finance"})
+    session.commit()
+    assert _row_counts(client.get("/studio/segments").text, "Finance") == ["3", "2"]
+    newcomer.status = "bounced"  # as the send worker marks a bounce: the status alone
+    session.commit()
+    assert _row_counts(client.get("/studio/segments").text, "Finance") == ["3", "1"]

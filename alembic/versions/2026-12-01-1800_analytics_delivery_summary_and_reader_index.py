@@ -1,4 +1,4 @@
-"""analytics: delivery summary per finished send, and an event index for reader counts
+"""analytics: delivery summary per finished send, and event indexes for reader counts
 
 Revision ID: a9c3e5d7anfx
 Revises: f5a6b7c8dlix
@@ -17,16 +17,26 @@ down_revision: str | Sequence[str] | None = "f5a6b7c8dlix"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-READER_CELLS = [
-    "issue_id",
-    "variant",
-    "reader",
-    "subscriber_id",
-    "kind",
-    "machine",
-    "excerpt_id",
-    "link_id",
-]
+# Distinct readers per issue and variant, and per excerpt for clicks, without a sort.
+INDEXES = {
+    "ix_engagement_event_reader_cells": [
+        "issue_id",
+        "variant",
+        "reader",
+        "subscriber_id",
+        "kind",
+        "machine",
+    ],
+    "ix_engagement_event_excerpt_cells": [
+        "issue_id",
+        "kind",
+        "variant",
+        "excerpt_id",
+        "reader",
+        "subscriber_id",
+        "machine",
+    ],
+}
 
 
 def upgrade() -> None:
@@ -50,10 +60,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("issue_id", name=op.f("pk_delivery_summary")),
     )
     with op.batch_alter_table("engagement_event", schema=None) as batch_op:
-        batch_op.create_index("ix_engagement_event_reader_cells", READER_CELLS, unique=False)
+        for name, columns in INDEXES.items():
+            batch_op.create_index(name, columns, unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("engagement_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_engagement_event_reader_cells")
+        for name in reversed(INDEXES):
+            batch_op.drop_index(name)
     op.drop_table("delivery_summary")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     literal,
     not_,
     null,
+    or_,
     select,
     union_all,
     update,
@@ -63,73 +64,113 @@ def raw_event_cells(issue_ids: Iterable[int]) -> Select:
 def raw_reach_cells(issue_ids: Iterable[int]) -> Select:
     """Distinct readers per issue, variant, measure (and excerpt), raw and human only."""
     issue_ids = list(issue_ids)
-    per_reader = _reader_flags(issue_ids)
     parts = []
-    for measure, (kinds, per_excerpt) in MEASURES.items():
-        for human_only in (False, True):
-            if per_excerpt:
-                parts.append(_excerpt_reach(issue_ids, measure, kinds, human_only=human_only))
-                continue
-            readers = func.sum(per_reader.c[_flag_name(measure, human_only)])
+    for per_excerpt in (False, True):
+        per_reader = reader_cells(issue_ids, per_excerpt=per_excerpt)
+        excerpt = per_reader.c.excerpt_id if per_excerpt else cast(null(), Integer)
+        for measure, human_only in _measures(per_excerpt=per_excerpt):
+            readers = func.sum(_reached(per_reader, measure, human_only=human_only))
             parts.append(
                 select(
                     per_reader.c.issue_id,
                     per_reader.c.variant,
                     literal(measure).label("measure"),
-                    cast(null(), Integer).label("excerpt_id"),
+                    excerpt.label("excerpt_id"),
                     literal(human_only).label("human_only"),
                     readers.label("readers"),
                 )
-                .group_by(per_reader.c.issue_id, per_reader.c.variant)
+                .group_by(*_keys(per_reader, per_excerpt=per_excerpt))
                 .having(readers > 0)
             )
     return union_all(*parts)
 
 
-def _flag_name(measure: str, human_only: bool) -> str:
+def raw_cell_sums(issue_ids: list[int], *, per_excerpt: bool) -> Select:
+    """Per issue and variant (and excerpt): the readers of each measure, named as
+    `_reach_name` gives, and the events per kind and machine flag (`_events_name`)."""
+    per_reader = reader_cells(issue_ids, per_excerpt=per_excerpt)
+    keys = _keys(per_reader, per_excerpt=per_excerpt)
+    # cast: PostgreSQL sums a bigint column as numeric (a Decimal in Python).
+    reached = [
+        cast(func.sum(_reached(per_reader, measure, human_only=human_only)), Integer).label(
+            _reach_name(measure, human_only)
+        )
+        for measure, human_only in _measures(per_excerpt=per_excerpt)
+    ]
+    events = [
+        cast(func.sum(per_reader.c[_events_name(kind, machine)]), Integer).label(
+            _events_name(kind, machine)
+        )
+        for kind, machine in _event_cells(per_excerpt=per_excerpt)
+    ]
+    return select(*keys, *reached, *events).group_by(*keys)
+
+
+def reader_cells(issue_ids: list[int], *, per_excerpt: bool):
+    """One row per issue, variant (and excerpt) and reader: their events per kind and machine
+    flag, and whether the row is a reader at all (pseudonym or subscriber id).
+
+    One pass over the events, in the order of an index that keeps each reader's events
+    adjacent (ix_engagement_event_reader_cells, _excerpt_cells), instead of one distinct
+    count per measure. A row carries a pseudonym or a subscriber id, never both, so each
+    distinct pair is one reader (docs/engagement.md); rows with neither count no reader."""
+    events = [
+        func.sum(
+            case((and_(E.kind == kind, E.machine if machine else not_(E.machine)), 1), else_=0)
+        ).label(_events_name(kind, machine))
+        for kind, machine in _event_cells(per_excerpt=per_excerpt)
+    ]
+    is_reader = or_(E.reader.is_not(None), E.subscriber_id.is_not(None)).label("is_reader")
+    keys = [E.issue_id, E.variant, *([E.excerpt_id] if per_excerpt else [])]
+    where = [E.issue_id.in_(issue_ids)]
+    if per_excerpt:
+        where.append(E.kind.in_(EXCERPT_KINDS))
+    return (
+        select(*keys, is_reader, *events)
+        .where(*where)
+        .group_by(*keys, E.reader, E.subscriber_id)
+        .cte("excerpt_readers" if per_excerpt else "readers")
+    )
+
+
+def _reached(per_reader, measure: str, *, human_only: bool):
+    """1 if the reader has an event of the measure's kinds (not flagged machine), else 0."""
+    kinds = MEASURES[measure][0]
+    machines = (False,) if human_only else (False, True)
+    events = [per_reader.c[_events_name(kind, machine)] for kind in kinds for machine in machines]
+    return case((and_(per_reader.c.is_reader, sum(events[1:], events[0]) > 0), 1), else_=0)
+
+
+# Per excerpt only clicks count (an open belongs to no excerpt).
+EXCERPT_KINDS = sorted(
+    {kind for kinds, per_excerpt in MEASURES.values() if per_excerpt for kind in kinds}
+)
+
+
+def _measures(*, per_excerpt: bool) -> list[tuple[str, bool]]:
+    return [
+        (measure, human_only)
+        for measure, (_, by_excerpt) in MEASURES.items()
+        if by_excerpt == per_excerpt
+        for human_only in (False, True)
+    ]
+
+
+def _event_cells(*, per_excerpt: bool) -> list[tuple[str, bool]]:
+    kinds = EXCERPT_KINDS if per_excerpt else list(EventKind)
+    return [(kind, machine) for kind in kinds for machine in (False, True)]
+
+
+def _keys(cells, *, per_excerpt: bool) -> list:
+    return [cells.c.issue_id, cells.c.variant, *([cells.c.excerpt_id] if per_excerpt else [])]
+
+
+def _reach_name(measure: str, human_only: bool) -> str:
     return f"{measure}_{'human' if human_only else 'raw'}"
 
 
-def _reader_flags(issue_ids: list[int]):
-    """One row per issue, variant and reader, with a 0/1 flag per measure: one pass over the
-    events (ix_engagement_event_reader_cells keeps each reader's events adjacent) instead of
-    one per measure. A row has a pseudonym or a subscriber id, never both, so each distinct
-    pair is one reader (docs/engagement.md)."""
-    flags = []
-    for measure, (kinds, per_excerpt) in MEASURES.items():
-        if per_excerpt:
-            continue
-        for human_only in (False, True):
-            counts = and_(E.kind.in_(kinds), not_(E.machine)) if human_only else E.kind.in_(kinds)
-            flags.append(
-                func.max(case((counts, 1), else_=0)).label(_flag_name(measure, human_only))
-            )
-    return (
-        select(E.issue_id, E.variant, *flags)
-        .where(E.issue_id.in_(issue_ids), (E.reader.is_not(None)) | (E.subscriber_id.is_not(None)))
-        .group_by(E.issue_id, E.variant, E.reader, E.subscriber_id)
-        .cte("reader_flags")
-    )
-
-
-def _excerpt_reach(
-    issue_ids: list[int], measure: str, kinds: tuple[str, ...], *, human_only: bool
-) -> Select:
-    where = [E.issue_id.in_(issue_ids), E.kind.in_(kinds)]
-    if human_only:
-        where.append(not_(E.machine))
-    return (
-        select(
-            E.issue_id,
-            E.variant,
-            literal(measure).label("measure"),
-            E.excerpt_id.label("excerpt_id"),
-            literal(human_only).label("human_only"),
-            _distinct_readers().label("readers"),
-        )
-        .where(and_(*where))
-        .group_by(E.issue_id, E.variant, E.excerpt_id)
-    )
+def _events_name(kind: str, machine: bool) -> str:
+    return f"events_{kind}_{'machine' if machine else 'human'}"
 
 
 @dataclass
@@ -158,24 +199,20 @@ def tallies(session: Session, *, issue_ids: list[int]) -> Tallies:
     if not issue_ids:
         return found
     _add_deliveries(session, found, issue_ids)
+    _add_raw_events(session, found, issue_ids)
     rolled = select(
         EngagementRollup.issue_id,
         EngagementRollup.variant,
         EngagementRollup.kind,
         EngagementRollup.excerpt_id,
-        EngagementRollup.link_id,
         EngagementRollup.machine,
         EngagementRollup.events,
-        EngagementRollup.readers,
     ).where(EngagementRollup.issue_id.in_(issue_ids))
-    for statement in (raw_event_cells(issue_ids), rolled):
-        for issue_id, variant, kind, excerpt_id, _link, machine, events, _ in session.execute(
-            statement
-        ):
-            tally = found[issue_id][tuple(variant)]
-            tally.events[(kind, bool(machine))] += events
-            if kind == EventKind.click:
-                tally.excerpt_clicks[(excerpt_id, bool(machine))] += events
+    for issue_id, variant, kind, excerpt_id, machine, events in session.execute(rolled):
+        tally = found[issue_id][tuple(variant)]
+        tally.events[(kind, bool(machine))] += events
+        if kind == EventKind.click:
+            tally.excerpt_clicks[(excerpt_id, bool(machine))] += events
     reached = select(
         EngagementReach.issue_id,
         EngagementReach.variant,
@@ -184,14 +221,28 @@ def tallies(session: Session, *, issue_ids: list[int]) -> Tallies:
         EngagementReach.human_only,
         EngagementReach.readers,
     ).where(EngagementReach.issue_id.in_(issue_ids))
-    for statement in (raw_reach_cells(issue_ids), reached):
-        for issue_id, variant, measure, excerpt_id, human_only, readers in session.execute(
-            statement
-        ):
-            found[issue_id][tuple(variant)].reach[(measure, excerpt_id, bool(human_only))] += (
-                readers
-            )
+    for issue_id, variant, measure, excerpt_id, human_only, readers in session.execute(reached):
+        found[issue_id][tuple(variant)].reach[(measure, excerpt_id, bool(human_only))] += readers
     return found
+
+
+def _add_raw_events(session: Session, found: Tallies, issue_ids: list[int]) -> None:
+    """The raw events' counts and reach per issue and variant (and excerpt), summed from the
+    per-reader cells the fold stores reach from: two passes over the events in all."""
+    for per_excerpt in (False, True):
+        rows = session.execute(raw_cell_sums(issue_ids, per_excerpt=per_excerpt)).mappings()
+        for row in rows:
+            tally = found[row["issue_id"]][tuple(row["variant"])]
+            excerpt_id = row["excerpt_id"] if per_excerpt else None
+            for measure, human_only in _measures(per_excerpt=per_excerpt):
+                readers = row[_reach_name(measure, human_only)]
+                tally.reach[(measure, excerpt_id, human_only)] += readers
+            for kind, machine in _event_cells(per_excerpt=per_excerpt):
+                events = row[_events_name(kind, machine)]
+                if per_excerpt:
+                    tally.excerpt_clicks[(excerpt_id, machine)] += events
+                else:
+                    tally.events[(kind, machine)] += events
 
 
 def _add_deliveries(session: Session, found: Tallies, issue_ids: list[int]) -> None:

@@ -37,7 +37,7 @@ PAYLOADS = [
     for line in (Path(__file__).parent / "xss_payloads.txt").read_text().splitlines()
     if line.strip() and not line.startswith("# ")
 ]
-ISSUES = 4  # the excerpts are spread over a few issues: one issue of 400 is slow to edit
+ISSUES = 8  # the excerpts are spread over a few issues: one issue of 400 is slow to edit
 DANGEROUS_TAGS = {"iframe", "object", "embed", "base", "frame", "frameset", "applet", "portal"}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "background", "poster"}
 BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "livescript:")

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from app.accounts.principal import Principal
 from app.deps import SessionDep, require_scope
 from app.segments import service as segments
+from app.segments.counts import segment_counts
 from app.segments.models import (
     Segment,
     SegmentCount,
@@ -35,14 +36,28 @@ class MembersAdded(BaseModel):
 
 
 def _public(session: Session, segment: Segment) -> SegmentPublic:
-    counts = segments.count(session, clause=segments.membership_clause(segment))
-    return SegmentPublic.model_validate({**segment.model_dump(), **counts.model_dump()})
+    return _publics(session, [segment])[0]
+
+
+def _publics(session: Session, listed: list[Segment]) -> list[SegmentPublic]:
+    # Remembered until subscribers or the rule change, so current (app/segments/counts.py).
+    counted = segment_counts(session, segments=listed)
+    return [
+        SegmentPublic.model_validate(
+            {
+                **s.model_dump(),
+                "member_count": counted[s.id].member_count,
+                "active_count": counted[s.id].active_count,
+            }
+        )
+        for s in listed
+    ]
 
 
 @router.get("", response_model=list[SegmentPublic])
 def list_segments(session: SessionDep, _: Reader):
-    """Every segment with its live member count."""
-    return [_public(session, s) for s in segments.list_all(session)]
+    """Every segment with its current member count."""
+    return _publics(session, segments.list_all(session))
 
 
 @router.post("", response_model=SegmentPublic, status_code=status.HTTP_201_CREATED)

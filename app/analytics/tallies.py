@@ -1,8 +1,11 @@
 """Counts per issue and recipient variant, in SQL: raw events plus what retention folded.
 
-The same SELECTs feed the reports and the fold (INSERT ... SELECT), so folding cannot change
-a figure. Variants are disjoint groups of recipients (each recipient has one per issue), so
-distinct readers of different variants add up; per segment is a sum over its variants.
+The same per-reader cells (reader_cells) give the reports their distinct readers and the
+fold its EngagementReach rows (INSERT ... SELECT), so folding cannot change a figure; the
+fold's event cells (raw_event_cells) are finer groups of the same events the reports sum.
+Delivery counts of a finished send are kept in DeliverySummary while they stay current.
+Variants are disjoint groups of recipients (each recipient has one per issue), so distinct
+readers of different variants add up; per segment is a sum over its variants.
 """
 
 from collections import defaultdict
@@ -114,10 +117,11 @@ def reader_cells(issue_ids: list[int], *, per_excerpt: bool):
     adjacent (ix_engagement_event_reader_cells, _excerpt_cells), instead of one distinct
     count per measure. A row carries a pseudonym or a subscriber id, never both, so each
     distinct pair is one reader (docs/engagement.md); rows with neither count no reader."""
+    # FILTER rather than sum(CASE ...): SQLite skips the aggregate step for other rows.
     events = [
-        func.sum(
-            case((and_(E.kind == kind, E.machine if machine else not_(E.machine)), 1), else_=0)
-        ).label(_events_name(kind, machine))
+        func.count()
+        .filter(and_(E.kind == kind, E.machine if machine else not_(E.machine)))
+        .label(_events_name(kind, machine))
         for kind, machine in _event_cells(per_excerpt=per_excerpt)
     ]
     is_reader = or_(E.reader.is_not(None), E.subscriber_id.is_not(None)).label("is_reader")
@@ -281,13 +285,14 @@ def delivery_cells(session: Session, *, issue_ids: list[int]) -> dict[int, Deliv
         if summary is not None and summary.deliveries_changed_at == changed_at:
             found[issue_id] = [tuple(cell) for cell in summary.cells]
         else:
-            recount.append((issue_id, state == RunState.done, summary))
+            recount.append((issue_id, state == RunState.done, changed_at, summary))
     if recount:
-        counted = _count_deliveries(session, [issue_id for issue_id, _, _ in recount])
-        for issue_id, is_done, summary in recount:
+        counted = _count_deliveries(session, [issue_id for issue_id, *_ in recount])
+        for issue_id, is_done, changed_at, summary in recount:
             found[issue_id] = counted[issue_id]
             if is_done and issue_id in counted:
-                _store_summary(session, issue_id, summary, counted[issue_id])
+                values = {"deliveries_changed_at": changed_at, "cells": counted[issue_id]}
+                _store_summary(session, issue_id, summary, values)
     return found
 
 
@@ -305,14 +310,12 @@ def _count_deliveries(session: Session, issue_ids: list[int]) -> dict[int, Deliv
 
 
 def _store_summary(
-    session: Session, issue_id: int, summary: DeliverySummary | None, cells: DeliveryCells
+    session: Session, issue_id: int, summary: DeliverySummary | None, values: dict
 ) -> None:
-    # Read after the counts: a change committed in between leaves a newer updated_at than
-    # the one stored, so the next report counts again rather than trusting stale cells.
-    changed_at = session.scalar(
-        select(func.max(Delivery.updated_at)).where(Delivery.issue_id == issue_id)
-    )
-    values = {"deliveries_changed_at": changed_at, "cells": cells, "counted_at": utcnow()}
+    # deliveries_changed_at was read before the rows were counted: a change committed in
+    # between is in the counts but newer than the stored time, so the next report counts
+    # again; it never leaves a summary that looks current without it.
+    values = {**values, "counted_at": utcnow()}
     if summary is None:
         # Two reports may count at once: the first stored summary wins, both are exact.
         postgresql = session.get_bind().dialect.name == "postgresql"

@@ -92,7 +92,8 @@ def trend(session: Session, *, last: int, min_cell: int) -> TrendStats:
         .limit(last)
     ).all()
     ids = [issue.id for issue, _ in runs]
-    found, votes = tallies(session, issue_ids=ids), feedback(session, issue_ids=ids)
+    found = tallies(session, issue_ids=ids, per_excerpt=False)  # the trend shows no excerpts
+    votes = feedback(session, issue_ids=ids)
     figures = [
         _issue_figures(issue, run, found[issue.id], votes[issue.id], min_cell=min_cell)
         for issue, run in reversed(runs)

@@ -197,13 +197,14 @@ class Tally:
 Tallies = dict[int, dict[Variant, Tally]]
 
 
-def tallies(session: Session, *, issue_ids: list[int]) -> Tallies:
-    """Delivery states, events and reach per issue and variant (raw plus folded)."""
+def tallies(session: Session, *, issue_ids: list[int], per_excerpt: bool = True) -> Tallies:
+    """Delivery states, events and reach per issue and variant (raw plus folded); without
+    `per_excerpt`, the raw clicks per excerpt are left out (the trend shows none)."""
     found: Tallies = defaultdict(lambda: defaultdict(Tally))
     if not issue_ids:
         return found
     _add_deliveries(session, found, issue_ids)
-    _add_raw_events(session, found, issue_ids)
+    _add_raw_events(session, found, issue_ids, per_excerpt=per_excerpt)
     rolled = select(
         EngagementRollup.issue_id,
         EngagementRollup.variant,
@@ -230,20 +231,23 @@ def tallies(session: Session, *, issue_ids: list[int]) -> Tallies:
     return found
 
 
-def _add_raw_events(session: Session, found: Tallies, issue_ids: list[int]) -> None:
+def _add_raw_events(
+    session: Session, found: Tallies, issue_ids: list[int], *, per_excerpt: bool
+) -> None:
     """The raw events' counts and reach per issue and variant (and excerpt), summed from the
-    per-reader cells the fold stores reach from: two passes over the events in all."""
-    for per_excerpt in (False, True):
-        rows = session.execute(raw_cell_sums(issue_ids, per_excerpt=per_excerpt)).mappings()
+    per-reader cells the fold stores reach from: one pass over the events, and one over the
+    clicks for the excerpts."""
+    for by_excerpt in (False, True) if per_excerpt else (False,):
+        rows = session.execute(raw_cell_sums(issue_ids, per_excerpt=by_excerpt)).mappings()
         for row in rows:
             tally = found[row["issue_id"]][tuple(row["variant"])]
-            excerpt_id = row["excerpt_id"] if per_excerpt else None
-            for measure, human_only in _measures(per_excerpt=per_excerpt):
+            excerpt_id = row["excerpt_id"] if by_excerpt else None
+            for measure, human_only in _measures(per_excerpt=by_excerpt):
                 readers = row[_reach_name(measure, human_only)]
                 tally.reach[(measure, excerpt_id, human_only)] += readers
-            for kind, machine in _event_cells(per_excerpt=per_excerpt):
+            for kind, machine in _event_cells(per_excerpt=by_excerpt):
                 events = row[_events_name(kind, machine)]
-                if per_excerpt:
+                if by_excerpt:
                     tally.excerpt_clicks[(excerpt_id, machine)] += events
                 else:
                     tally.events[(kind, machine)] += events

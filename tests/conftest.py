@@ -5,9 +5,11 @@ SQLite and once on PostgreSQL. Without a reachable PostgreSQL those runs skip wi
 with DRUMBEAT_REQUIRE_SERVICES=1 (set in CI) every skip becomes a failure.
 """
 
+import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -144,6 +146,17 @@ def make_api_key(engine: Engine, *scopes: str, name: str = "test key") -> str:
         )
         db_session.commit()
     return secret
+
+
+def run_coroutine(coroutine: Coroutine):
+    """asyncio.run, also from a test whose thread already runs an event loop (Playwright's
+    sync API keeps one running once a browser test has used this worker)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def make_user(

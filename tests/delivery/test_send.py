@@ -18,6 +18,7 @@ from app.delivery.worker import WorkerConfig, claim, recover_expired_leases, sen
 from app.issues.models import Issue
 from app.subscribers.models import Subscriber, SubscriberStatus
 from app.webhooks.models import WebhookDelivery
+from tests.conftest import run_coroutine
 from tests.delivery.factories import approved_issue, issue_status, people, static_segment
 
 FAST = WorkerConfig(
@@ -48,7 +49,7 @@ def run_send(app, engine, issue_id, url, config=FAST) -> str:
         finally:
             await transport.close()
 
-    return asyncio.run(go())
+    return run_coroutine(go())
 
 
 def states(engine, issue_id) -> dict[str, int]:

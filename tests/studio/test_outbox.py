@@ -2,7 +2,6 @@
 newest first with pages, each readable (headers, text part, HTML part in a sandboxed frame
 under a strict policy); where mail goes when it is not a Maildir; admins only."""
 
-import asyncio
 import re
 import threading
 
@@ -11,6 +10,7 @@ import pytest
 from app.accounts.models import Role
 from app.delivery.models import RunState
 from app.delivery.transports import transport_from_url
+from tests.conftest import run_coroutine
 from tests.delivery.factories import approved_issue, people, static_segment
 from tests.delivery.test_send import run_send, start
 from tests.studio.conftest import csp_violations
@@ -122,7 +122,7 @@ def test_a_text_only_message_in_an_unknown_charset_is_shown_as_well_as_it_goes(
         b"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/plain; charset=x-unheard-of\r\n\r\nOnly text, caf\xe9.\r\n"
     )
-    reply = asyncio.run(
+    reply = run_coroutine(
         outbox.send(sender="it-news@example.com", recipient="kim@example.com", message=message)
     )
     key = reply.removeprefix("250 stored ")

@@ -2,8 +2,9 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import StringConstraints
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -145,6 +146,9 @@ JsonDict = dict[str, Any]
 # --- API schemas -------------------------------------------------------------------------
 
 URL_PATTERN = r"^https?://[^\s]+$"
+# The pattern lives on the type: pydantic 2 does not enforce SQLModel's Field(regex=...).
+WebAddress = Annotated[str, StringConstraints(pattern=URL_PATTERN)]
+WebAddressOrEmpty = Annotated[str, StringConstraints(pattern=r"^(https?://[^\s]+)?$")]  # "" clears
 MAX_BODY = 50_000
 
 
@@ -188,7 +192,7 @@ class ExcerptCreate(SQLModel):
     headline: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=MAX_BODY)
     cta_label: str | None = Field(default=None, max_length=80)
-    cta_url: str | None = Field(default=None, max_length=2000, regex=URL_PATTERN)
+    cta_url: WebAddress | None = Field(default=None, max_length=2000)
     segment_filter: list[int] = Field(default_factory=list, max_length=50)
 
 
@@ -198,7 +202,7 @@ class ExcerptUpdate(SQLModel):
     headline: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=MAX_BODY)
     cta_label: str | None = Field(default=None, max_length=80)
-    cta_url: str | None = Field(default=None, max_length=2000, regex=r"^(https?://[^\s]+)?$")
+    cta_url: WebAddressOrEmpty | None = Field(default=None, max_length=2000)
     segment_filter: list[int] | None = Field(default=None, max_length=50)
 
 

@@ -1,6 +1,5 @@
 """Composing an issue: its fields, target segments, sections, excerpts and framings."""
 
-import re
 from datetime import date
 
 from sqlalchemy import delete, func, select
@@ -13,7 +12,6 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.issues.models import (
     MAX_BODY,
-    URL_PATTERN,
     Excerpt,
     ExcerptCreate,
     ExcerptFraming,
@@ -304,7 +302,6 @@ def add_excerpt(
     first = items[0] if items else None
     kind = data.kind or (first.kind if first else None)
     headline = data.headline or (first.title if first else None)
-    _check_link(data.cta_url)
     if kind is None:
         raise Invalid("kind", "an excerpt written by hand needs a kind")
     if not headline:
@@ -356,7 +353,6 @@ def update_excerpt(
 ) -> Excerpt:
     """Edit an excerpt's text, kind, theme, call to action or segment filter."""
     changes = data.model_dump(exclude_unset=True)
-    _check_link(changes.get("cta_url"))
     content_changed(session, issue=issue, actor=actor)
     for name in ("kind", "headline", "cta_label", "cta_url"):
         if changes.get(name) is not None:
@@ -543,12 +539,6 @@ def existing_segment_ids(session: Session, ids: list[int], *, field: str) -> lis
         if segment_id not in known:
             raise Invalid(f"{field}.{index}", f"segment {segment_id} does not exist")
     return sorted(set(ids))
-
-
-def _check_link(url: str | None) -> None:
-    # SQLModel's Field(regex=...) on the schemas is not enforced under pydantic 2.
-    if url and not re.fullmatch(URL_PATTERN, url):
-        raise Invalid("cta_url", "must be a web address starting with https:// or http://")
 
 
 def check_user(session: Session, *, user_id: int | None, field: str) -> None:

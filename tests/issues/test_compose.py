@@ -57,6 +57,31 @@ def test_an_excerpt_from_several_items_and_one_written_by_hand(client, people, d
     assert [s["title"] for s in issue["sections"]] == ["Service desk", "Facilities"]
 
 
+def test_a_call_to_action_must_be_a_web_address(client, people, draft):
+    created = add_excerpt(
+        client,
+        people["editor"],
+        draft["id"],
+        kind="win",
+        headline="Portal",
+        cta_url="https://a.example/",
+    )
+    excerpt_id = excerpts_of(created)[0]["id"]
+    for method, path in (
+        ("post", f"/api/v1/issues/{draft['id']}/excerpts"),
+        ("patch", f"/api/v1/issues/{draft['id']}/excerpts/{excerpt_id}"),
+    ):
+        refused = getattr(client, method)(
+            path,
+            json={"kind": "win", "headline": "x", "cta_url": "javascript:alert(1)"},
+            headers=people["editor"].headers,
+        )
+        assert refused.status_code == 422, (method, refused.text)
+        assert refused.json()["errors"][0]["field"] == "cta_url"
+    kept = client.get(f"/api/v1/issues/{draft['id']}", headers=people["editor"].headers).json()
+    assert [e["cta_url"] for e in excerpts_of(kept)] == ["https://a.example/"]
+
+
 def test_hand_written_excerpts_need_a_kind_and_a_headline(client, people, draft):
     response = client.post(
         f"/api/v1/issues/{draft['id']}/excerpts",

@@ -41,6 +41,9 @@ def headlines(page, section: str) -> list[str]:
 def drag(page, handle, target, *, below: bool, status: int = 200) -> None:
     """Press on the handle, move in steps onto the target's lower or upper part, release
     (SortableJS runs on pointer events here, as a person's mouse makes them)."""
+    # An earlier change's swaps (content, balance, preview) settle first: a row or heading
+    # taken mid-swap is detached before it can be used.
+    page.wait_for_load_state("networkidle")
     # Rows near the window's edge would make SortableJS scroll the page mid-drag.
     page.locator("#issue-content h2").scroll_into_view_if_needed()
     page.mouse.wheel(0, page.locator("#issue-content").bounding_box()["y"] - 20)

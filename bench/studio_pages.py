@@ -39,6 +39,7 @@ from app.accounts import service as accounts
 from app.accounts.models import Role
 from app.accounts.principal import SYSTEM_PRINCIPAL
 from app.analytics import retention
+from app.analytics.tallies import events_changed
 from app.config import Settings
 from app.db import make_engine, unit_of_work
 from app.delivery import service as delivery
@@ -243,6 +244,7 @@ def _send(engine, rng, issue_id: int, sent_at: datetime) -> None:
                     }
                 )
         session.execute(insert(EngagementEvent), events)
+        events_changed(session, [issue_id])  # as the recorder announces its batches
         if votes:
             session.execute(insert(ExcerptFeedback), votes)
 

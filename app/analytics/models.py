@@ -65,6 +65,24 @@ class DeliverySummary(SQLModel, table=True):
     counted_at: datetime = Field(default_factory=utcnow)
 
 
+class EngagementSummary(SQLModel, table=True):
+    """The raw events of one issue counted as the reports need them (readers and events per
+    variant, and per excerpt for clicks), so a report does not group every raw event on each
+    request. Valid only while `counted_changes` equals `changes`: every write to the issue's
+    raw events adds one to `changes` in its own transaction (tallies.events_changed), so a
+    stored count that misses a change never looks current."""
+
+    __tablename__ = "engagement_summary"
+
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE", primary_key=True)
+    changes: int = 0
+    # The value of `changes` the cells were counted at; null until first counted.
+    counted_changes: int | None = None
+    # {"issue": [row, ...], "excerpts": [row, ...]}: tallies.raw_cell_sums rows as dicts.
+    cells: dict | None = Field(default=None, sa_column=Column(JsonType, nullable=True))
+    counted_at: datetime | None = None
+
+
 HIDDEN_DESCRIPTION = (
     "Fields whose value is null because it would describe fewer than `min_cell` recipients "
     "or events, with the text to show instead (e.g. 'fewer than 10'), or because showing it "

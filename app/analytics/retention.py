@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, insert, literal, select
 from sqlalchemy.engine import Engine
 
-from app.analytics.models import EngagementReach, EngagementRollup
+from app.analytics.models import EngagementReach, EngagementRollup, EngagementSummary
 from app.analytics.tallies import raw_event_cells, raw_reach_cells
 from app.config import Settings
 from app.db import unit_of_work, utcnow
@@ -87,6 +87,8 @@ def _fold_issue(engine: Engine, issue_id: int) -> tuple[int, int]:
         deleted = session.execute(
             delete(EngagementEvent).where(EngagementEvent.issue_id == issue_id)
         ).rowcount
+        # The summary counted raw events that are now in the aggregates.
+        session.execute(delete(EngagementSummary).where(EngagementSummary.issue_id == issue_id))
         # None of its raw events remain: the pseudonyms' key can go, for good.
         salts = session.execute(
             delete(TrackingSalt).where(TrackingSalt.issue_id == issue_id)

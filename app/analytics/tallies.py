@@ -3,7 +3,8 @@
 The same per-reader cells (reader_cells) give the reports their distinct readers and the
 fold its EngagementReach rows (INSERT ... SELECT), so folding cannot change a figure; the
 fold's event cells (raw_event_cells) are finer groups of the same events the reports sum.
-Delivery counts of a finished send are kept in DeliverySummary while they stay current.
+Delivery counts of a finished send are kept in DeliverySummary, and the raw events' counts
+of an issue in EngagementSummary, while they stay current.
 Variants are disjoint groups of recipients (each recipient has one per issue), so distinct
 readers of different variants add up; per segment is a sum over its variants.
 """
@@ -31,7 +32,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
-from app.analytics.models import DeliverySummary, EngagementReach, EngagementRollup
+from app.analytics.models import (
+    DeliverySummary,
+    EngagementReach,
+    EngagementRollup,
+    EngagementSummary,
+)
 from app.db import utcnow
 from app.delivery.models import Delivery, DeliveryState, RunState, SendRun
 from app.tracking.models import EngagementEvent, EventKind, ExcerptFeedback
@@ -234,23 +240,95 @@ def tallies(session: Session, *, issue_ids: list[int], per_excerpt: bool = True)
 def _add_raw_events(
     session: Session, found: Tallies, issue_ids: list[int], *, per_excerpt: bool
 ) -> None:
-    """The raw events' counts and reach per issue and variant (and excerpt), summed from the
-    per-reader cells the fold stores reach from: one pass over the events, and one over the
-    clicks for the excerpts."""
-    for by_excerpt in (False, True) if per_excerpt else (False,):
+    """The raw events' counts and reach per issue and variant (and excerpt), from each
+    issue's EngagementSummary while it is current, else counted from the events."""
+    for issue_id, cells in raw_summaries(session, issue_ids).items():
+        for by_excerpt in (False, True) if per_excerpt else (False,):
+            for row in cells["excerpts" if by_excerpt else "issue"]:
+                _add_cell_sums(found[issue_id][tuple(row["variant"])], row, by_excerpt)
+
+
+def _add_cell_sums(tally: Tally, row: dict, by_excerpt: bool) -> None:
+    excerpt_id = row["excerpt_id"] if by_excerpt else None
+    for measure, human_only in _measures(per_excerpt=by_excerpt):
+        tally.reach[(measure, excerpt_id, human_only)] += row[_reach_name(measure, human_only)]
+    for kind, machine in _event_cells(per_excerpt=by_excerpt):
+        events = row[_events_name(kind, machine)]
+        if by_excerpt:
+            tally.excerpt_clicks[(excerpt_id, machine)] += events
+        else:
+            tally.events[(kind, machine)] += events
+
+
+RawCells = dict[str, list[dict]]
+
+
+def raw_summaries(session: Session, issue_ids: list[int]) -> dict[int, RawCells]:
+    """Per issue: raw_cell_sums rows, per variant ("issue") and per excerpt ("excerpts").
+
+    Stored summaries that are current are read as they are; stale ones are counted again and
+    stored, unless a writer changed the events meanwhile. An issue without a summary row has
+    had no event written through events_changed: it is counted, and nothing is stored."""
+    stored = {
+        summary.issue_id: summary
+        for summary in session.scalars(
+            select(EngagementSummary).where(EngagementSummary.issue_id.in_(issue_ids))
+        )
+    }
+    found = {
+        issue_id: summary.cells
+        for issue_id, summary in stored.items()
+        if summary.cells is not None and summary.counted_changes == summary.changes
+    }
+    stale = [issue_id for issue_id in issue_ids if issue_id not in found]
+    if not stale:
+        return found
+    found.update(_count_raw_events(session, stale))
+    for issue_id in stale:
+        summary = stored.get(issue_id)
+        if summary is not None and summary.counted_changes != summary.changes:
+            # Only if `changes` is still what was read before counting: a write committed
+            # since then is newer than these counts, so the next report counts again.
+            session.execute(
+                update(EngagementSummary)
+                .where(
+                    EngagementSummary.issue_id == issue_id,
+                    EngagementSummary.changes == summary.changes,
+                )
+                .values(counted_changes=summary.changes, cells=found[issue_id], counted_at=utcnow())
+            )
+    return found
+
+
+def _count_raw_events(session: Session, issue_ids: list[int]) -> dict[int, RawCells]:
+    counted: dict[int, RawCells] = {i: {"issue": [], "excerpts": []} for i in issue_ids}
+    for by_excerpt in (False, True):
         rows = session.execute(raw_cell_sums(issue_ids, per_excerpt=by_excerpt)).mappings()
         for row in rows:
-            tally = found[row["issue_id"]][tuple(row["variant"])]
-            excerpt_id = row["excerpt_id"] if by_excerpt else None
-            for measure, human_only in _measures(per_excerpt=by_excerpt):
-                readers = row[_reach_name(measure, human_only)]
-                tally.reach[(measure, excerpt_id, human_only)] += readers
-            for kind, machine in _event_cells(per_excerpt=by_excerpt):
-                events = row[_events_name(kind, machine)]
-                if by_excerpt:
-                    tally.excerpt_clicks[(excerpt_id, machine)] += events
-                else:
-                    tally.events[(kind, machine)] += events
+            cell = {key: value for key, value in row.items() if key != "issue_id"}
+            counted[row["issue_id"]]["excerpts" if by_excerpt else "issue"].append(cell)
+    return counted
+
+
+def events_changed(session: Session, issue_ids: Iterable[int]) -> None:
+    """Mark these issues' summaries out of date. Every writer of raw events (insert, machine
+    flag, delete) calls this in the same transaction."""
+    rows = [{"issue_id": issue_id, "changes": 1} for issue_id in sorted(set(issue_ids))]
+    if not rows:
+        return
+    # Sorted: two writers lock the rows in one order, so they cannot deadlock.
+    insert = _dialect_insert(session)(EngagementSummary).values(rows)
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["issue_id"],
+            set_={"changes": EngagementSummary.__table__.c.changes + 1},
+        )
+    )
+
+
+def _dialect_insert(session: Session):
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    return postgresql_insert if postgresql else sqlite_insert
 
 
 def _add_deliveries(session: Session, found: Tallies, issue_ids: list[int]) -> None:
@@ -322,8 +400,7 @@ def _store_summary(
     values = {**values, "counted_at": utcnow()}
     if summary is None:
         # Two reports may count at once: the first stored summary wins, both are exact.
-        postgresql = session.get_bind().dialect.name == "postgresql"
-        insert = (postgresql_insert if postgresql else sqlite_insert)(DeliverySummary)
+        insert = _dialect_insert(session)(DeliverySummary)
         session.execute(
             insert.values(issue_id=issue_id, **values).on_conflict_do_nothing(
                 index_elements=["issue_id"]

@@ -4,6 +4,7 @@ count of unsubscribes per issue and segment can never disagree with what happene
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.analytics.tallies import events_changed
 from app.delivery.models import Delivery
 from app.tracking import service as tracking
 from app.tracking.models import EngagementEvent, EventKind, PrivacyMode
@@ -31,4 +32,5 @@ def record_unsubscribe(session: Session, *, issue_id: int, subscriber_id: int) -
     # A POST a person (or their mail client's one-click button) sent: never a machine's.
     session.add(event)
     session.flush()
+    events_changed(session, [issue_id])
     return True

@@ -7,6 +7,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import Session
 
 from app.accounts.principal import Principal
+from app.analytics.tallies import events_changed
 from app.audit.service import record
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
@@ -19,6 +20,7 @@ from app.subscribers.models import (
     clean_attributes,
 )
 from app.subscribers.normalize import normalize_email
+from app.tracking.models import EngagementEvent
 
 MAX_ID = 2**31 - 1
 
@@ -162,6 +164,10 @@ def delete(session: Session, *, subscriber: Subscriber, actor: Principal) -> Non
         object_type="subscriber",
         object_id=subscriber.id,
     )
+    # In individual mode their events lose the subscriber id (ON DELETE SET NULL) and no
+    # longer count as a reader: the summaries of those issues go out of date.
+    tracked = select(EngagementEvent.issue_id).where(EngagementEvent.subscriber_id == subscriber.id)
+    events_changed(session, session.scalars(tracked.distinct()))
     session.delete(subscriber)
     session.flush()
 

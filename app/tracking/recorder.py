@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.analytics.tallies import events_changed
 from app.db import utcnow
 from app.delivery.models import Delivery
 from app.issues.models import Issue
@@ -212,6 +213,7 @@ class Recorder:
             _insert(session, rows)
             for issue_id, column, value, start, end in late_bursts:
                 _flag_burst(session, issue_id, column, value, start, end)
+            events_changed(session, {row["issue_id"] for row in rows})
         return len(rows)
 
     def _sent_at_of(self, session: Session, batch: list[Hit]) -> dict[tuple[int, int], datetime]:

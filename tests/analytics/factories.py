@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from app.accounts.principal import CLI_PRINCIPAL
+from app.analytics.tallies import events_changed
 from app.db import unit_of_work, utcnow
 from app.delivery import service as sending
 from app.delivery.models import Delivery, DeliveryState
@@ -115,6 +116,8 @@ def events(
             )
             for s in subscriber_ids
         )
+        # As the recorder does: the issue's stored summary is out of date.
+        events_changed(session, [issue_id])
 
 
 def votes(engine, issue_id: int, excerpt_id: int, *, useful: int, not_useful: int) -> None:

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format audit bench clean
+.PHONY: run test lint format audit bench clean scale-out
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.deliver
 	$(BIN)/python -m bench.track
 	$(BIN)/python -m bench.studio_pages
+
+## scale-out: two apps (:8001, :8002) and two delivery workers on PostgreSQL and Redis
+## (DRUMBEAT_DATABASE_URL, DRUMBEAT_BROKER_URL; local defaults); Ctrl-C stops all four
+scale-out: $(VENV)/.installed
+	$(BIN)/python -m bench.scale_out
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,8 @@
 """Settings from the environment (prefix DRUMBEAT_); every one is listed in the README."""
 
+import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,17 +99,23 @@ class Settings(BaseSettings):
 
 
 def _secret_from_file(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: two processes starting together must not write two different keys.
-    try:
-        with path.open("x") as handle:
-            handle.write(key)
-        path.chmod(0o600)
-    except FileExistsError:
-        return path.read_text().strip()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole to a file of its own, then linked into place: two processes starting
+        # together agree on the first key linked, and none reads a file still being written.
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as handle:
+            handle.write(secrets.token_urlsafe(48))
+        written = Path(handle.name)
+        try:
+            written.chmod(0o600)
+            os.link(written, path)
+        except FileExistsError:
+            pass
+        finally:
+            written.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ValueError(f"{path} is empty: delete it to make a new secret key")
     return key
 
 

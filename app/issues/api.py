@@ -115,7 +115,8 @@ def order_sections(issue_id: int, data: Ordering, session: SessionDep, actor: Ed
     return _detail(session, issue)
 
 
-@router.patch("/issues/{issue_id}/sections/{section_id}", response_model=IssueDetail)
+# {section_id:int}: /sections/order shares the prefix; a wrong method on it is a 405.
+@router.patch("/issues/{issue_id}/sections/{section_id:int}", response_model=IssueDetail)
 def update_section(
     issue_id: int, section_id: int, data: SectionUpdate, session: SessionDep, actor: Editor
 ):
@@ -125,7 +126,7 @@ def update_section(
     return _detail(session, issue)
 
 
-@router.delete("/issues/{issue_id}/sections/{section_id}", response_model=IssueDetail)
+@router.delete("/issues/{issue_id}/sections/{section_id:int}", response_model=IssueDetail)
 def delete_section(issue_id: int, section_id: int, session: SessionDep, actor: Editor):
     issue = issues.get(session, issue_id=issue_id)
     section = issues.get_section(session, issue=issue, section_id=section_id)

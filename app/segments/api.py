@@ -76,7 +76,8 @@ def preview_rule(rule: Rule, session: SessionDep, _: Reader):
     )
 
 
-@router.get("/{segment_id}", response_model=SegmentPublic)
+# {segment_id:int}: /preview shares the prefix; a wrong method on it is a 405, not a 422.
+@router.get("/{segment_id:int}", response_model=SegmentPublic)
 def get_segment(segment_id: int, session: SessionDep, _: Reader):
     return _public(session, segments.get(session, segment_id=segment_id))
 
@@ -92,13 +93,13 @@ def preview_segment_members(
     )
 
 
-@router.patch("/{segment_id}", response_model=SegmentPublic)
+@router.patch("/{segment_id:int}", response_model=SegmentPublic)
 def update_segment(segment_id: int, data: SegmentUpdate, session: SessionDep, actor: Writer):
     segment = segments.get(session, segment_id=segment_id)
     return _public(session, segments.update(session, segment=segment, data=data, actor=actor))
 
 
-@router.delete("/{segment_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{segment_id:int}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_segment(segment_id: int, session: SessionDep, actor: Writer) -> None:
     segments.delete(session, segment=segments.get(session, segment_id=segment_id), actor=actor)
 

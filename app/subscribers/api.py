@@ -184,12 +184,14 @@ def upsert_by_email(
     return subscriber
 
 
-@router.get("/{subscriber_id}", response_model=SubscriberPublic)
+# {subscriber_id:int}: /export.csv and /import share the prefix; a wrong method on them is a
+# 405, not a 422 for a subscriber id that is not a number.
+@router.get("/{subscriber_id:int}", response_model=SubscriberPublic)
 def get_subscriber(subscriber_id: int, session: SessionDep, _: Reader):
     return subscribers.get(session, subscriber_id=subscriber_id)
 
 
-@router.patch("/{subscriber_id}", response_model=SubscriberPublic)
+@router.patch("/{subscriber_id:int}", response_model=SubscriberPublic)
 def update_subscriber(
     subscriber_id: int, data: SubscriberUpdate, session: SessionDep, actor: Writer
 ):
@@ -197,7 +199,7 @@ def update_subscriber(
     return subscribers.update(session, subscriber=subscriber, data=data, actor=actor)
 
 
-@router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{subscriber_id:int}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_subscriber(subscriber_id: int, session: SessionDep, actor: Writer) -> None:
     subscriber = subscribers.get(session, subscriber_id=subscriber_id)
     subscribers.delete(session, subscriber=subscriber, actor=actor)

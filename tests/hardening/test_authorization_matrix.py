@@ -339,7 +339,8 @@ def app_routes(app) -> list[tuple[str, str]]:
             continue
         if "GET" in methods:
             methods.discard("HEAD")
-        found.update((method, route.path) for method in methods)
+        # path_format: the template as documented, without convertors ({id:int} is {id}).
+        found.update((method, route.path_format) for method in methods)
     return sorted(found)
 
 

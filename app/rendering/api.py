@@ -35,7 +35,16 @@ def _renderer(request: Request) -> Renderer:
     return request.app.state.renderer
 
 
-@router.get("/api/v1/issues/{issue_id}/preview", response_class=HTMLResponse)
+@router.get(
+    "/api/v1/issues/{issue_id}/preview",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "description": "The HTML part, or with format=text the plain-text part",
+            "content": {"text/html": {}, "text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def preview(
     issue_id: int,
     request: Request,

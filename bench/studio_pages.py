@@ -18,7 +18,7 @@ byte of the response. Baseline in the same run: GET /healthz through the same cl
 The pages that show engagement are measured twice: as they are, and "after new events",
 each request preceded by a batch of hits for the newest sent issue (its stored counts out
 of date, as they are while readers' hits come in, so the page counts that issue's raw events
-again); the second rows are written down beside the figure, not held to it.
+again); both are held to the target.
 """
 
 import argparse
@@ -356,8 +356,6 @@ async def measure(
             mid, p95 = median(samples), percentile(samples, 0.95)
             if route.startswith("/healthz"):
                 met = ""
-            elif route.endswith(AFTER_NEW_EVENTS):
-                met = "recount"  # written down beside the figure: the same page, recounting
             elif download:
                 met = "download"  # a file, not a page: written down, not held to the target
             else:

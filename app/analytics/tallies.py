@@ -24,6 +24,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -310,20 +311,19 @@ def _count_raw_events(session: Session, issue_ids: list[int]) -> dict[int, RawCe
     return counted
 
 
+# Plain SQL that SQLite and PostgreSQL both read: the recorder runs it for every batch.
+ANNOUNCE_CHANGE = text(
+    "INSERT INTO engagement_summary (issue_id, changes) VALUES (:issue_id, 1)"
+    " ON CONFLICT (issue_id) DO UPDATE SET changes = engagement_summary.changes + 1"
+)
+
+
 def events_changed(session: Session, issue_ids: Iterable[int]) -> None:
     """Mark these issues' summaries out of date. Every writer of raw events (insert, machine
     flag, delete) calls this in the same transaction."""
-    rows = [{"issue_id": issue_id, "changes": 1} for issue_id in sorted(set(issue_ids))]
-    if not rows:
-        return
     # Sorted: two writers lock the rows in one order, so they cannot deadlock.
-    insert = _dialect_insert(session)(EngagementSummary).values(rows)
-    session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["issue_id"],
-            set_={"changes": EngagementSummary.__table__.c.changes + 1},
-        )
-    )
+    for issue_id in sorted(set(issue_ids)):
+        session.execute(ANNOUNCE_CHANGE, {"issue_id": issue_id})
 
 
 def _dialect_insert(session: Session):

@@ -37,6 +37,10 @@ def test_from_the_inbox_to_a_sent_issue_as_editor_and_approver(
         row.get_by_role("button", name="Add").click()
         row.get_by_role("status").wait_for()
     editor.get_by_role("link", name=f"issue #{issue.number}").first.click()
+    # The editor page has loaded and htmx has bound its buttons: a key pressed before that
+    # would submit the move form without htmx (and without its CSRF header).
+    editor.wait_for_url(f"**/studio/issues/{issue.id}")
+    editor.wait_for_load_state("networkidle")
     editor.get_by_role("button", name=re.compile(r"Down\W+Mail delays")).press("Enter")  # keyboard
     editor.get_by_test_id("excerpt").first.filter(has_text="Backlog").wait_for()
     # Focus follows the moved excerpt (htmx focuses `autofocus` once the swap settles).

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from app.accounts import service as accounts
 from app.accounts.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, UserCreate, UserPublic
 from app.accounts.principal import Principal
+from app.api_types import PathId
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep, bearer_token, client_address, require_scope
 from app.errors import Unauthorized, problem
@@ -30,7 +31,7 @@ def create_api_key(data: ApiKeyCreate, session: SessionDep, actor: Admin):
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyPublic)
-def revoke_api_key(key_id: int, session: SessionDep, actor: Admin):
+def revoke_api_key(key_id: PathId, session: SessionDep, actor: Admin):
     """Revoke a key (kept, marked revoked, for the audit trail)."""
     return accounts.revoke_api_key(session, key_id=key_id, actor=actor)
 

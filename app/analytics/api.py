@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from app.analytics import export
 from app.analytics import service as stats
 from app.analytics.models import ExcerptStats, IssueStats, SegmentStats, TrendStats
+from app.api_types import PathId
 from app.deps import SessionDep, SettingsDep, require_scope
 
 router = APIRouter(prefix="/api/v1", tags=["stats"], dependencies=[require_scope("stats:read")])
@@ -48,7 +49,7 @@ def _csv(body: str, filename: str) -> Response:
 
 @router.get("/issues/{issue_id}/stats", response_model=IssueStats, responses=CSV_RESPONSE)
 def issue_stats(
-    issue_id: int,
+    issue_id: PathId,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -67,7 +68,7 @@ def issue_stats(
     "/issues/{issue_id}/stats/segments", response_model=SegmentStats, responses=CSV_RESPONSE
 )
 def segment_stats(
-    issue_id: int,
+    issue_id: PathId,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -85,7 +86,7 @@ def segment_stats(
     "/issues/{issue_id}/stats/excerpts", response_model=ExcerptStats, responses=CSV_RESPONSE
 )
 def excerpt_stats(
-    issue_id: int,
+    issue_id: PathId,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,

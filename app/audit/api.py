@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.accounts.principal import Principal
+from app.api_types import QueryId
 from app.audit import service as audit
 from app.audit.models import AuditEntryPublic
 from app.deps import SessionDep, require_scope
@@ -17,7 +18,7 @@ def list_audit_entries(
     session: SessionDep,
     _: Annotated[Principal, require_scope("admin")],
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: int | None = None,
+    before_id: QueryId | None = None,
     action: Annotated[str | None, Query(max_length=80)] = None,
 ):
     """Newest first; page with ?before_id= the last id you saw."""

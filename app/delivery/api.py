@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Request, status
 
 from app.accounts.principal import ISSUES_APPROVE, Principal
+from app.api_types import PathId
 from app.delivery import service as sending
 from app.delivery.models import DeliveryProgress, SendRun
 from app.delivery.tasks import enqueue_send
@@ -30,7 +31,7 @@ def _run(session, issue_id: int) -> SendRun:
 
 @router.post("/send", response_model=DeliveryProgress, status_code=status.HTTP_202_ACCEPTED)
 def send(
-    issue_id: int,
+    issue_id: PathId,
     session: SessionDep,
     actor: Approver,
     background: BackgroundTasks,
@@ -44,20 +45,20 @@ def send(
 
 
 @router.get("/delivery", response_model=DeliveryProgress)
-def delivery(issue_id: int, session: SessionDep, _: Reader):
+def delivery(issue_id: PathId, session: SessionDep, _: Reader):
     """Counts by state, the rate over the last minute and the time left at that rate."""
     return sending.progress(session, run=_run(session, issue_id))
 
 
 @router.post("/send/pause", response_model=DeliveryProgress)
-def pause(issue_id: int, session: SessionDep, actor: Approver):
+def pause(issue_id: PathId, session: SessionDep, actor: Approver):
     run = sending.pause(session, run=_run(session, issue_id), actor=actor)
     return sending.progress(session, run=run)
 
 
 @router.post("/send/resume", response_model=DeliveryProgress)
 def resume(
-    issue_id: int,
+    issue_id: PathId,
     session: SessionDep,
     actor: Approver,
     background: BackgroundTasks,
@@ -69,7 +70,7 @@ def resume(
 
 
 @router.post("/send/cancel", response_model=DeliveryProgress)
-def cancel(issue_id: int, session: SessionDep, actor: Approver):
+def cancel(issue_id: PathId, session: SessionDep, actor: Approver):
     issue = issues.get(session, issue_id=issue_id)
     run = sending.cancel(session, run=_run(session, issue_id), issue=issue, actor=actor)
     return sending.progress(session, run=run)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.accounts.principal import FEEDBACK_READ, FEEDBACK_TRIAGE, Principal
+from app.api_types import PathId, QueryId
 from app.deps import SessionDep, require_scope
 from app.feedback import service as feedback
 from app.feedback.models import (
@@ -24,7 +25,7 @@ def list_feedback(
     _: Annotated[Principal, require_scope(FEEDBACK_READ)],
     status: FeedbackStatus | None = None,
     kind: FeedbackKind | None = None,
-    before_id: int | None = None,
+    before_id: QueryId | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
     """Newest first; page with ?before_id= the next_before_id of the previous page."""
@@ -38,7 +39,7 @@ def list_feedback(
 
 @router.patch("/{submission_id}", response_model=FeedbackPublic)
 def triage_feedback(
-    submission_id: int,
+    submission_id: PathId,
     data: FeedbackTriage,
     session: SessionDep,
     actor: Annotated[Principal, require_scope(FEEDBACK_TRIAGE)],

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from app.accounts.principal import ISSUES_APPROVE, ISSUES_WRITE, Principal
+from app.api_types import PathId
 from app.deps import ApiPrincipal, SessionDep, require_scope
 from app.errors import Forbidden
 from app.issues import calendar, overview, workflow
@@ -74,24 +75,24 @@ def create_issue(data: IssueCreate, session: SessionDep, actor: Editor):
 
 
 @router.get("/issues/{issue_id}", response_model=IssueDetail)
-def get_issue(issue_id: int, session: SessionDep, _: Reader):
+def get_issue(issue_id: PathId, session: SessionDep, _: Reader):
     return _detail(session, issues.get(session, issue_id=issue_id))
 
 
 @router.patch("/issues/{issue_id}", response_model=IssueDetail)
-def update_issue(issue_id: int, data: IssueUpdate, session: SessionDep, actor: Editor):
+def update_issue(issue_id: PathId, data: IssueUpdate, session: SessionDep, actor: Editor):
     issue = issues.get(session, issue_id=issue_id)
     return _detail(session, issues.update(session, issue=issue, data=data, actor=actor))
 
 
 @router.get("/issues/{issue_id}/balance", response_model=Balance)
-def get_balance(issue_id: int, session: SessionDep, _: Reader):
+def get_balance(issue_id: PathId, session: SessionDep, _: Reader):
     """Wins, open work and other kinds, overall and per target segment; stale excerpts."""
     return overview.balance(session, issue=issues.get(session, issue_id=issue_id))
 
 
 @router.get("/issues/{issue_id}/suggestions", response_model=list[Suggestion])
-def get_suggestions(issue_id: int, session: SessionDep, _: Reader):
+def get_suggestions(issue_id: PathId, session: SessionDep, _: Reader):
     """News items worth an excerpt: recaps, open work that got done, fresh news."""
     return suggestions(session, issue=issues.get(session, issue_id=issue_id))
 
@@ -102,14 +103,14 @@ def get_suggestions(issue_id: int, session: SessionDep, _: Reader):
 @router.post(
     "/issues/{issue_id}/sections", response_model=IssueDetail, status_code=status.HTTP_201_CREATED
 )
-def add_section(issue_id: int, data: SectionCreate, session: SessionDep, actor: Editor):
+def add_section(issue_id: PathId, data: SectionCreate, session: SessionDep, actor: Editor):
     issue = issues.get(session, issue_id=issue_id)
     issues.add_section(session, issue=issue, data=data, actor=actor)
     return _detail(session, issue)
 
 
 @router.put("/issues/{issue_id}/sections/order", response_model=IssueDetail)
-def order_sections(issue_id: int, data: Ordering, session: SessionDep, actor: Editor):
+def order_sections(issue_id: PathId, data: Ordering, session: SessionDep, actor: Editor):
     issue = issues.get(session, issue_id=issue_id)
     issues.order_sections(session, issue=issue, ids=data.ids, actor=actor)
     return _detail(session, issue)
@@ -118,7 +119,7 @@ def order_sections(issue_id: int, data: Ordering, session: SessionDep, actor: Ed
 # {section_id:int}: /sections/order shares the prefix; a wrong method on it is a 405.
 @router.patch("/issues/{issue_id}/sections/{section_id:int}", response_model=IssueDetail)
 def update_section(
-    issue_id: int, section_id: int, data: SectionUpdate, session: SessionDep, actor: Editor
+    issue_id: PathId, section_id: PathId, data: SectionUpdate, session: SessionDep, actor: Editor
 ):
     issue = issues.get(session, issue_id=issue_id)
     section = issues.get_section(session, issue=issue, section_id=section_id)
@@ -127,7 +128,7 @@ def update_section(
 
 
 @router.delete("/issues/{issue_id}/sections/{section_id:int}", response_model=IssueDetail)
-def delete_section(issue_id: int, section_id: int, session: SessionDep, actor: Editor):
+def delete_section(issue_id: PathId, section_id: PathId, session: SessionDep, actor: Editor):
     issue = issues.get(session, issue_id=issue_id)
     section = issues.get_section(session, issue=issue, section_id=section_id)
     issues.delete_section(session, issue=issue, section=section, actor=actor)
@@ -136,7 +137,7 @@ def delete_section(issue_id: int, section_id: int, session: SessionDep, actor: E
 
 @router.put("/issues/{issue_id}/sections/{section_id}/order", response_model=IssueDetail)
 def order_excerpts(
-    issue_id: int, section_id: int, data: Ordering, session: SessionDep, actor: Editor
+    issue_id: PathId, section_id: PathId, data: Ordering, session: SessionDep, actor: Editor
 ):
     issue = issues.get(session, issue_id=issue_id)
     section = issues.get_section(session, issue=issue, section_id=section_id)
@@ -150,7 +151,7 @@ def order_excerpts(
 @router.post(
     "/issues/{issue_id}/excerpts", response_model=IssueDetail, status_code=status.HTTP_201_CREATED
 )
-def add_excerpt(issue_id: int, data: ExcerptCreate, session: SessionDep, actor: Editor):
+def add_excerpt(issue_id: PathId, data: ExcerptCreate, session: SessionDep, actor: Editor):
     """From news items (`news_item_ids`) or by hand (`kind`, `headline`, `body`)."""
     issue = issues.get(session, issue_id=issue_id)
     issues.add_excerpt(session, issue=issue, data=data, actor=actor)
@@ -159,7 +160,7 @@ def add_excerpt(issue_id: int, data: ExcerptCreate, session: SessionDep, actor: 
 
 @router.patch("/issues/{issue_id}/excerpts/{excerpt_id}", response_model=IssueDetail)
 def update_excerpt(
-    issue_id: int, excerpt_id: int, data: ExcerptUpdate, session: SessionDep, actor: Editor
+    issue_id: PathId, excerpt_id: PathId, data: ExcerptUpdate, session: SessionDep, actor: Editor
 ):
     issue = issues.get(session, issue_id=issue_id)
     excerpt = issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
@@ -169,7 +170,7 @@ def update_excerpt(
 
 @router.post("/issues/{issue_id}/excerpts/{excerpt_id}/move", response_model=IssueDetail)
 def move_excerpt(
-    issue_id: int, excerpt_id: int, data: ExcerptMove, session: SessionDep, actor: Editor
+    issue_id: PathId, excerpt_id: PathId, data: ExcerptMove, session: SessionDep, actor: Editor
 ):
     issue = issues.get(session, issue_id=issue_id)
     excerpt = issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
@@ -185,7 +186,7 @@ def move_excerpt(
 
 
 @router.delete("/issues/{issue_id}/excerpts/{excerpt_id}", response_model=IssueDetail)
-def delete_excerpt(issue_id: int, excerpt_id: int, session: SessionDep, actor: Editor):
+def delete_excerpt(issue_id: PathId, excerpt_id: PathId, session: SessionDep, actor: Editor):
     issue = issues.get(session, issue_id=issue_id)
     excerpt = issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
     issues.delete_excerpt(session, issue=issue, excerpt=excerpt, actor=actor)
@@ -196,9 +197,9 @@ def delete_excerpt(issue_id: int, excerpt_id: int, session: SessionDep, actor: E
     "/issues/{issue_id}/excerpts/{excerpt_id}/framings/{segment_id}", response_model=IssueDetail
 )
 def put_framing(
-    issue_id: int,
-    excerpt_id: int,
-    segment_id: int,
+    issue_id: PathId,
+    excerpt_id: PathId,
+    segment_id: PathId,
     data: FramingPut,
     session: SessionDep,
     actor: Editor,
@@ -217,7 +218,7 @@ def put_framing(
     "/issues/{issue_id}/excerpts/{excerpt_id}/framings/{segment_id}", response_model=IssueDetail
 )
 def delete_framing(
-    issue_id: int, excerpt_id: int, segment_id: int, session: SessionDep, actor: Editor
+    issue_id: PathId, excerpt_id: PathId, segment_id: PathId, session: SessionDep, actor: Editor
 ):
     issue = issues.get(session, issue_id=issue_id)
     excerpt = issues.get_excerpt(session, issue=issue, excerpt_id=excerpt_id)
@@ -229,7 +230,7 @@ def delete_framing(
 
 
 @router.post("/issues/{issue_id}/submit", response_model=IssueDetail)
-def submit(issue_id: int, session: SessionDep, actor: Editor, data: Override | None = None):
+def submit(issue_id: PathId, session: SessionDep, actor: Editor, data: Override | None = None):
     """Hand the issue to the approvers; unbalanced issues need `override_reason`."""
     issue = issues.get(session, issue_id=issue_id)
     reason = data.override_reason if data else None
@@ -239,7 +240,7 @@ def submit(issue_id: int, session: SessionDep, actor: Editor, data: Override | N
 
 
 @router.post("/issues/{issue_id}/approve", response_model=IssueDetail)
-def approve(issue_id: int, session: SessionDep, actor: Approver, data: Override | None = None):
+def approve(issue_id: PathId, session: SessionDep, actor: Approver, data: Override | None = None):
     issue = issues.get(session, issue_id=issue_id)
     reason = data.override_reason if data else None
     return _detail(
@@ -248,7 +249,7 @@ def approve(issue_id: int, session: SessionDep, actor: Approver, data: Override 
 
 
 @router.post("/issues/{issue_id}/schedule", response_model=IssueDetail)
-def schedule(issue_id: int, data: ScheduleRequest, session: SessionDep, actor: Approver):
+def schedule(issue_id: PathId, data: ScheduleRequest, session: SessionDep, actor: Approver):
     issue = issues.get(session, issue_id=issue_id)
     return _detail(
         session, workflow.schedule(session, issue=issue, actor=actor, send_at=data.send_at)
@@ -256,14 +257,17 @@ def schedule(issue_id: int, data: ScheduleRequest, session: SessionDep, actor: A
 
 
 @router.post("/issues/{issue_id}/unschedule", response_model=IssueDetail)
-def unschedule(issue_id: int, session: SessionDep, actor: Approver):
+def unschedule(issue_id: PathId, session: SessionDep, actor: Approver):
     issue = issues.get(session, issue_id=issue_id)
     return _detail(session, workflow.unschedule(session, issue=issue, actor=actor))
 
 
 @router.post("/issues/{issue_id}/return-to-draft", response_model=IssueDetail)
 def return_to_draft(
-    issue_id: int, session: SessionDep, actor: EditorOrApprover, data: ReturnToDraft | None = None
+    issue_id: PathId,
+    session: SessionDep,
+    actor: EditorOrApprover,
+    data: ReturnToDraft | None = None,
 ):
     """An approver sends it back with remarks, or an editor withdraws it from review."""
     issue = issues.get(session, issue_id=issue_id)
@@ -274,7 +278,7 @@ def return_to_draft(
 
 
 @router.post("/issues/{issue_id}/cancel", response_model=IssueDetail)
-def cancel(issue_id: int, session: SessionDep, actor: Approver):
+def cancel(issue_id: PathId, session: SessionDep, actor: Approver):
     issue = issues.get(session, issue_id=issue_id)
     return _detail(session, workflow.cancel(session, issue=issue, actor=actor))
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from app.accounts.principal import ISSUES_WRITE, Principal
+from app.api_types import PathId, QueryId
 from app.deps import SessionDep, require_scope
 from app.errors import NotFound
 from app.issues import service as issues
@@ -46,12 +47,12 @@ def _renderer(request: Request) -> Renderer:
     },
 )
 def preview(
-    issue_id: int,
+    issue_id: PathId,
     request: Request,
     session: SessionDep,
     _: Annotated[Principal, require_scope("issues:read")],
-    segment_id: int | None = None,
-    subscriber_id: int | None = None,
+    segment_id: QueryId | None = None,
+    subscriber_id: QueryId | None = None,
     format: Annotated[PreviewFormat, Query()] = PreviewFormat.html,
 ) -> Response:
     """The email as a segment (default: the first target) or a sample subscriber gets it."""
@@ -72,7 +73,7 @@ def preview(
 
 @router.post("/api/v1/issues/{issue_id}/test-send", response_model=list[ProofResult])
 async def test_send(
-    issue_id: int,
+    issue_id: PathId,
     data: ProofRequest,
     request: Request,
     actor: Annotated[Principal, require_scope(ISSUES_WRITE)],

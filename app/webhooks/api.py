@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.accounts.principal import Principal
+from app.api_types import PathId
 from app.deps import SessionDep, require_scope
 from app.webhooks import service as webhooks
 from app.webhooks.models import (
@@ -39,24 +40,26 @@ def create_webhook(data: WebhookEndpointCreate, session: SessionDep, actor: Admi
 
 
 @router.get("/{webhook_id}", response_model=WebhookEndpointPublic)
-def get_webhook(webhook_id: int, session: SessionDep, _: Admin):
+def get_webhook(webhook_id: PathId, session: SessionDep, _: Admin):
     return webhooks.get(session, endpoint_id=webhook_id)
 
 
 @router.patch("/{webhook_id}", response_model=WebhookEndpointPublic)
-def update_webhook(webhook_id: int, data: WebhookEndpointUpdate, session: SessionDep, actor: Admin):
+def update_webhook(
+    webhook_id: PathId, data: WebhookEndpointUpdate, session: SessionDep, actor: Admin
+):
     """Change it; while `is_active` is false its deliveries wait instead of being sent."""
     endpoint = webhooks.get(session, endpoint_id=webhook_id)
     return webhooks.update(session, endpoint=endpoint, data=data, actor=actor)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_webhook(webhook_id: int, session: SessionDep, actor: Admin) -> None:
+def delete_webhook(webhook_id: PathId, session: SessionDep, actor: Admin) -> None:
     webhooks.delete(session, endpoint=webhooks.get(session, endpoint_id=webhook_id), actor=actor)
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookEndpointWithSecret)
-def rotate_webhook_secret(webhook_id: int, session: SessionDep, actor: Admin):
+def rotate_webhook_secret(webhook_id: PathId, session: SessionDep, actor: Admin):
     """A new signing secret, effective at once (also for deliveries still to be retried)."""
     endpoint = webhooks.get(session, endpoint_id=webhook_id)
     secret = webhooks.rotate_secret(session, endpoint=endpoint, actor=actor)
@@ -67,7 +70,7 @@ def rotate_webhook_secret(webhook_id: int, session: SessionDep, actor: Admin):
 
 @router.get("/{webhook_id}/deliveries", response_model=list[WebhookDeliveryPublic])
 def list_webhook_deliveries(
-    webhook_id: int,
+    webhook_id: PathId,
     session: SessionDep,
     _: Admin,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
@@ -83,7 +86,7 @@ def list_webhook_deliveries(
     response_model=WebhookDeliveryPublic,
     status_code=status.HTTP_202_ACCEPTED,
 )
-def ping_webhook(webhook_id: int, session: SessionDep, actor: Admin):
+def ping_webhook(webhook_id: PathId, session: SessionDep, actor: Admin):
     """Queue a `ping` event to this endpoint only; follow it in its deliveries."""
     endpoint = webhooks.get(session, endpoint_id=webhook_id)
     return webhooks.ping(session, endpoint=endpoint, actor=actor)

@@ -542,7 +542,9 @@ def test_an_unknown_id_is_404(writer):
     assert_problem(writer.get(f"{URL}/4242"), 404)
     assert_problem(writer.patch(f"{URL}/4242", json={"title": "x"}), 404)
     assert_problem(writer.post(f"{URL}/4242/archive"), 404)
-    assert_problem(writer.get(f"{URL}/99999999999"), 404)
+    # Beyond the ids the database stores (the document says 1 to 2**31 - 1): refused as input.
+    assert_problem(writer.get(f"{URL}/99999999999"), 422)
+    assert_problem(writer.get(f"{URL}/0"), 422)
 
 
 # Editing and archiving

@@ -8,6 +8,7 @@ from pydantic import StringConstraints
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.api_types import BodyId, BodyInt, IsoDate, IsoDatetime, body_int, not_null
 from app.db import JsonType, utcnow
 
 
@@ -154,46 +155,46 @@ MAX_BODY = 50_000
 
 class IssueCreate(SQLModel):
     title: str = Field(min_length=1, max_length=200)
-    planned_date: date
+    planned_date: IsoDate
     intro: str = Field(default="", max_length=MAX_BODY)
-    owner_id: int | None = None
-    segment_ids: list[int] = Field(default_factory=list, max_length=50)
+    owner_id: BodyId | None = None
+    segment_ids: list[BodyId] = Field(default_factory=list, max_length=50)
 
 
 class IssueUpdate(SQLModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    planned_date: date | None = None
+    planned_date: IsoDate | None = None
     intro: str | None = Field(default=None, max_length=MAX_BODY)
-    owner_id: int | None = None
-    segment_ids: list[int] | None = Field(default=None, max_length=50)
+    owner_id: BodyId | None = None
+    segment_ids: list[BodyId] | None = Field(default=None, max_length=50)
 
 
 class SectionCreate(SQLModel):
     title: str = Field(min_length=1, max_length=120)
     theme: str = Field(default="", max_length=60)
-    owner_id: int | None = None
-    contribution_deadline: datetime | None = None
+    owner_id: BodyId | None = None
+    contribution_deadline: IsoDatetime | None = None
 
 
 class SectionUpdate(SQLModel):
     title: str | None = Field(default=None, min_length=1, max_length=120)
     theme: str | None = Field(default=None, max_length=60)
-    owner_id: int | None = None
-    contribution_deadline: datetime | None = None
+    owner_id: BodyId | None = None
+    contribution_deadline: IsoDatetime | None = None
 
 
 class ExcerptCreate(SQLModel):
     """From news items (their text is copied in) or written by hand (kind and headline)."""
 
-    news_item_ids: list[int] = Field(default_factory=list, max_length=20)
-    section_id: int | None = None
+    news_item_ids: list[BodyId] = Field(default_factory=list, max_length=20)
+    section_id: BodyId | None = None
     kind: ExcerptKind | None = None
     theme: str | None = Field(default=None, max_length=60)
     headline: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=MAX_BODY)
     cta_label: str | None = Field(default=None, max_length=80)
     cta_url: WebAddress | None = Field(default=None, max_length=2000)
-    segment_filter: list[int] = Field(default_factory=list, max_length=50)
+    segment_filter: list[BodyId] = Field(default_factory=list, max_length=50)
 
 
 class ExcerptUpdate(SQLModel):
@@ -203,16 +204,16 @@ class ExcerptUpdate(SQLModel):
     body: str | None = Field(default=None, max_length=MAX_BODY)
     cta_label: str | None = Field(default=None, max_length=80)
     cta_url: WebAddressOrEmpty | None = Field(default=None, max_length=2000)
-    segment_filter: list[int] | None = Field(default=None, max_length=50)
+    segment_filter: list[BodyId] | None = Field(default=None, max_length=50)
 
 
 class ExcerptMove(SQLModel):
-    section_id: int
-    position: int = Field(ge=0, description="0 is the top of the section")
+    section_id: BodyId
+    position: BodyInt = Field(ge=0, description="0 is the top of the section")
 
 
 class Ordering(SQLModel):
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[BodyId] = Field(min_length=1, max_length=500)
 
 
 class FramingPut(SQLModel):
@@ -224,7 +225,7 @@ class Override(SQLModel):
 
 
 class ScheduleRequest(SQLModel):
-    send_at: datetime
+    send_at: IsoDatetime
 
 
 class ReturnToDraft(SQLModel):
@@ -232,12 +233,14 @@ class ReturnToDraft(SQLModel):
 
 
 class CalendarUpdate(SQLModel):
-    cadence_days: int | None = Field(default=None, ge=1, le=90)
-    weekday: int | None = Field(default=None, ge=0, le=6)
-    plan_ahead: int | None = Field(default=None, ge=1, le=12)
-    default_owner_id: int | None = None
-    default_segment_ids: list[int] | None = Field(default=None, max_length=50)
-    title_template: str | None = Field(default=None, min_length=1, max_length=120)
+    """Omitted settings stay; only the default owner can be unset (null)."""
+
+    cadence_days: not_null(body_int(ge=1, le=90)) = None
+    weekday: not_null(body_int(ge=0, le=6)) = None
+    plan_ahead: not_null(body_int(ge=1, le=12)) = None
+    default_owner_id: BodyId | None = None
+    default_segment_ids: not_null(Annotated[list[BodyId], Field(max_length=50)]) = None
+    title_template: not_null(Annotated[str, Field(min_length=1, max_length=120)]) = None
 
 
 class FramingPublic(SQLModel):

@@ -3,6 +3,7 @@ message, and the publishing cadence. People, roles and API keys are in
 app/accounts/studio.py, webhooks in app/webhooks/studio.py, privacy in app/tracking."""
 
 import asyncio
+import re
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
@@ -232,7 +233,10 @@ def change_cadence(
             "default_owner_id": default_owner_id, "title_template": title_template.strip(),
             "default_segment_ids": default_segment_ids or []}  # fmt: skip
     try:
-        values = {**form, "default_owner_id": default_owner_id or None}
+        # The API's model takes integers only (JSON); a form's digits are read here.
+        values = {key: _number(value) for key, value in form.items()}
+        values["default_owner_id"] = values["default_owner_id"] or None
+        values["default_segment_ids"] = [_number(v) for v in form["default_segment_ids"]]
         calendar.update(
             session,
             data=CalendarUpdate.model_validate(values),
@@ -273,6 +277,13 @@ def _cadence(request, session, ctx, *, form, errors=None, notice=None, status_co
 
 
 def _reason(error: dict) -> str:
-    if error["type"] == "int_parsing":
+    if error["type"] in ("int_parsing", "int_type"):
         return "enter a whole number"
     return error["msg"].removeprefix("Value error, ")
+
+
+def _number(value):
+    """A form field's digits as an integer; anything else as sent, for validation to refuse."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value.strip())
+    return value

@@ -1,11 +1,12 @@
 """JSON API for news items: /api/v1/news-items."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.accounts.principal import Principal
+from app.api_types import Cursor, IsoDatetime, PathId
 from app.db import unit_of_work
 from app.deps import ApiPrincipal, SessionDep, SettingsDep, require_scope
 from app.errors import Forbidden
@@ -85,11 +86,11 @@ def list_news_items(
     kind: Annotated[list[NewsKind], Query(description="Repeatable")] = [],  # noqa: B006
     theme: Annotated[str | None, Query(max_length=80)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[datetime | None, Query(description="occurred_at on or after")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="occurred_at on or after")] = None,
     stale: bool | None = None,
     archived: Annotated[bool, Query(description="true: only archived items")] = False,
     unused: Annotated[bool | None, Query(description="true: in no excerpt yet")] = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Cursor | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NewsItemsPage:
     """The inbox, newest first."""
@@ -111,7 +112,7 @@ def list_news_items(
 
 
 @router.get("/{news_item_id}", response_model=NewsItemDetail)
-def get_news_item(news_item_id: int, session: SessionDep, _: Reader) -> NewsItemDetail:
+def get_news_item(news_item_id: PathId, session: SessionDep, _: Reader) -> NewsItemDetail:
     """One item with its revision history, newest first."""
     item = news.get(session, news_item_id=news_item_id)
     history = [NewsItemRevisionPublic.model_validate(r) for r in news.revisions(session, item=item)]
@@ -120,7 +121,7 @@ def get_news_item(news_item_id: int, session: SessionDep, _: Reader) -> NewsItem
 
 @router.patch("/{news_item_id}", response_model=NewsItemPublic)
 def update_news_item(
-    news_item_id: int,
+    news_item_id: PathId,
     data: NewsItemUpdate,
     session: SessionDep,
     settings: SettingsDep,
@@ -133,5 +134,5 @@ def update_news_item(
 
 
 @router.post("/{news_item_id}/archive", response_model=NewsItemPublic)
-def archive_news_item(news_item_id: int, session: SessionDep, actor: Writer):
+def archive_news_item(news_item_id: PathId, session: SessionDep, actor: Writer):
     return news.archive(session, item=news.get(session, news_item_id=news_item_id), actor=actor)

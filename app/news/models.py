@@ -17,6 +17,15 @@ from pydantic import (
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.api_types import (
+    HTTP_URL,
+    ONE_LINE,
+    REQUIRED_LINE,
+    BodyBool,
+    IsoDatetime,
+    documented_pattern,
+    not_null,
+)
 from app.db import JsonType, utcnow
 from app.news.markdown import is_absolute_link
 
@@ -89,19 +98,30 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
-def _text(max_length: int, check) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(check)]
+def _text(max_length: int, check, pattern: str) -> Any:
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_length),
+        AfterValidator(check),
+        documented_pattern(pattern),
+    ]
 
 
-Source = _text(MAX_SOURCE, _required_line)
-ExternalId = _text(MAX_EXTERNAL_ID, _required_line)
-Title = _text(MAX_TITLE, _required_line)
-MarkdownBody = _text(MAX_BODY, _markdown_text)
-Theme = _text(MAX_THEME, _theme)
-Unit = _text(20, _one_line)
+BODY_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"  # BODY_CONTROL but surrogates
+
+Source = _text(MAX_SOURCE, _required_line, REQUIRED_LINE)
+ExternalId = _text(MAX_EXTERNAL_ID, _required_line, REQUIRED_LINE)
+Title = _text(MAX_TITLE, _required_line, REQUIRED_LINE)
+MarkdownBody = _text(MAX_BODY, _markdown_text, BODY_TEXT)
+Theme = _text(MAX_THEME, _theme, ONE_LINE)
+Unit = _text(20, _one_line, ONE_LINE)
 # An empty link means no link; anything else must be http(s).
-OptionalLink = Annotated[_text(MAX_LINK, _http_link) | None, BeforeValidator(_no_link_when_blank)]
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+OptionalLink = Annotated[
+    Annotated[str, StringConstraints(max_length=MAX_LINK), AfterValidator(_http_link)] | None,
+    BeforeValidator(_no_link_when_blank),
+    documented_pattern(rf"^\s*$|{HTTP_URL}"),
+]
+UtcDatetime = Annotated[IsoDatetime, AfterValidator(_utc)]
 SegmentRefs = Annotated[
     list[Any],
     Field(
@@ -120,7 +140,7 @@ class KeyFigure(SQLModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: _text(80, _required_line)
+    label: _text(80, _required_line, REQUIRED_LINE)
     value: str | int | float
     unit: Unit | None = None
 
@@ -221,8 +241,8 @@ class NewsItemCreate(SQLModel):
     key_figures: KeyFigures = []
     occurred_at: UtcDatetime
     valid_until: UtcDatetime | None = None
-    flash: bool = False
-    resolved: bool = Field(default=False, description="For incidents: it is over")
+    flash: BodyBool = False
+    resolved: BodyBool = Field(default=False, description="For incidents: it is over")
 
 
 class NewsItemUpdate(SQLModel):
@@ -230,17 +250,17 @@ class NewsItemUpdate(SQLModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
-    body: MarkdownBody | None = None
+    title: not_null(Title) = None
+    body: not_null(MarkdownBody) = None
     link: OptionalLink = None
-    kind: NewsKind | None = None
-    theme: Theme | None = None
-    suggested_segments: SegmentRefs | None = None
-    key_figures: KeyFigures | None = None
-    occurred_at: UtcDatetime | None = None
+    kind: not_null(NewsKind) = None
+    theme: not_null(Theme) = None
+    suggested_segments: not_null(SegmentRefs) = None
+    key_figures: not_null(KeyFigures) = None
+    occurred_at: not_null(UtcDatetime) = None
     valid_until: UtcDatetime | None = None
-    flash: bool | None = None
-    resolved: bool | None = None
+    flash: not_null(BodyBool) = None
+    resolved: not_null(BodyBool) = None
 
     @field_validator(
         "title", "body", "kind", "theme", "suggested_segments", "key_figures", "occurred_at",

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from app.accounts.principal import Principal
+from app.api_types import Cursor, EmailPath, PathId, QueryId, documented_pattern
 from app.db import unit_of_work
 from app.deps import SessionDep, SettingsDep, require_scope
 from app.errors import Invalid, NotFound, TooLarge
@@ -19,6 +20,7 @@ from app.segments import service as segments
 from app.subscribers import importer
 from app.subscribers import service as subscribers
 from app.subscribers.models import (
+    ATTRIBUTE_FILTER_PATTERN,
     SubscriberCreate,
     SubscriberFields,
     SubscriberPublic,
@@ -74,15 +76,21 @@ def _filter(
     )
 
 
+AttributeFilters = Annotated[
+    list[Annotated[str, documented_pattern(ATTRIBUTE_FILTER_PATTERN)]],
+    Query(description="key:value, repeatable"),
+]
+
+
 @router.get("", response_model=SubscribersPage)
 def list_subscribers(
     session: SessionDep,
     _: Reader,
     q: Annotated[str | None, Query(max_length=200, description="Part of email or name")] = None,
     status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
-    attribute: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
-    segment_id: int | None = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    attribute: AttributeFilters = [],  # noqa: B006
+    segment_id: QueryId | None = None,
+    cursor: Cursor | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SubscribersPage:
     where = _filter(session, q=q, status_=status_, attribute=attribute, segment_id=segment_id)
@@ -104,8 +112,8 @@ def export_subscribers(
     _: Reader,
     q: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
-    attribute: Annotated[list[str], Query()] = [],  # noqa: B006
-    segment_id: int | None = None,
+    attribute: AttributeFilters = [],  # noqa: B006
+    segment_id: QueryId | None = None,
 ) -> StreamingResponse:
     where = _filter(session, q=q, status_=status_, attribute=attribute, segment_id=segment_id)
     engine = request.app.state.engine
@@ -126,7 +134,19 @@ def export_subscribers(
     "/import",
     response_model=ImportResult,
     openapi_extra={
-        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+        "requestBody": {
+            "content": {
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "UTF-8 CSV, comma or semicolon separated; the header "
+                        "row names the columns and has an 'email' column",
+                    }
+                }
+            },
+            "required": True,
+        }
     },
 )
 async def import_subscribers(
@@ -163,16 +183,20 @@ async def _spool_body(request: Request, spool, *, limit: int) -> None:
 
 
 @router.get("/by-email/{email}", response_model=SubscriberPublic)
-def get_by_email(email: str, session: SessionDep, _: Reader):
+def get_by_email(email: EmailPath, session: SessionDep, _: Reader):
     found = subscribers.find_by_email(session, email=email)
     if found is None:
         raise NotFound(f"no subscriber {email}")
     return found
 
 
-@router.put("/by-email/{email}", response_model=SubscriberPublic)
+@router.put(
+    "/by-email/{email}",
+    response_model=SubscriberPublic,
+    responses={201: {"model": SubscriberPublic, "description": "Created"}},
+)
 def upsert_by_email(
-    email: str, data: SubscriberFields, session: SessionDep, actor: Writer, response: Response
+    email: EmailPath, data: SubscriberFields, session: SessionDep, actor: Writer, response: Response
 ):
     """Create or replace the subscriber with this address (201 when created).
 
@@ -187,19 +211,19 @@ def upsert_by_email(
 # {subscriber_id:int}: /export.csv and /import share the prefix; a wrong method on them is a
 # 405, not a 422 for a subscriber id that is not a number.
 @router.get("/{subscriber_id:int}", response_model=SubscriberPublic)
-def get_subscriber(subscriber_id: int, session: SessionDep, _: Reader):
+def get_subscriber(subscriber_id: PathId, session: SessionDep, _: Reader):
     return subscribers.get(session, subscriber_id=subscriber_id)
 
 
 @router.patch("/{subscriber_id:int}", response_model=SubscriberPublic)
 def update_subscriber(
-    subscriber_id: int, data: SubscriberUpdate, session: SessionDep, actor: Writer
+    subscriber_id: PathId, data: SubscriberUpdate, session: SessionDep, actor: Writer
 ):
     subscriber = subscribers.get(session, subscriber_id=subscriber_id)
     return subscribers.update(session, subscriber=subscriber, data=data, actor=actor)
 
 
 @router.delete("/{subscriber_id:int}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_subscriber(subscriber_id: int, session: SessionDep, actor: Writer) -> None:
+def delete_subscriber(subscriber_id: PathId, session: SessionDep, actor: Writer) -> None:
     subscriber = subscribers.get(session, subscriber_id=subscriber_id)
     subscribers.delete(session, subscriber=subscriber, actor=actor)

@@ -9,6 +9,7 @@ from pydantic import field_validator
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
+from app.api_types import EmailText
 from app.db import JsonType, utcnow
 
 
@@ -75,9 +76,34 @@ class Subscriber(SQLModel, table=True):
     status_changed_at: datetime | None = None
 
 
+# What clean_attributes takes, for the document: at most 50 names of 1-64 characters (after
+# strip) without quote, backslash or control character; values text, number or true/false.
+ATTRIBUTE_NAME_PATTERN = (
+    r'^\s*[^"\\\x00-\x1f\x7f\s](?:[^"\\\x00-\x1f\x7f]{0,62}[^"\\\x00-\x1f\x7f\s])?\s*$'
+)
+# A filter `key:value` (GET /subscribers?attribute=): a valid name before the first colon.
+ATTRIBUTE_FILTER_PATTERN = (
+    r'^\s*[^"\\\x00-\x1f\x7f\s:](?:[^"\\\x00-\x1f\x7f:]{0,62}[^"\\\x00-\x1f\x7f\s:])?\s*:'
+)
+ATTRIBUTE_VALUE = {"anyOf": [{"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE},
+                             {"type": "number"}, {"type": "boolean"}]}  # fmt: skip
+
+
+def _attributes_schema(*, null_removes: bool) -> dict[str, Any]:
+    value = ATTRIBUTE_VALUE["anyOf"] + ([{"type": "null"}] if null_removes else [])
+    return {
+        "maxProperties": MAX_ATTRIBUTES,
+        "propertyNames": {"pattern": ATTRIBUTE_NAME_PATTERN},
+        "additionalProperties": {"anyOf": value},
+    }
+
+
 class SubscriberFields(SQLModel):
     name: str = Field(default="", max_length=MAX_NAME_LENGTH)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        schema_extra={"json_schema_extra": _attributes_schema(null_removes=False)},
+    )
     status: SubscriberStatus = SubscriberStatus.active
 
     @field_validator("attributes")
@@ -87,14 +113,16 @@ class SubscriberFields(SQLModel):
 
 
 class SubscriberCreate(SubscriberFields):
-    email: str = Field(max_length=320)
+    email: EmailText
 
 
 class SubscriberUpdate(SQLModel):
-    email: str | None = Field(default=None, max_length=320)
+    email: EmailText | None = None
     name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
     # Merged into the stored attributes; a key set to null is removed.
-    attributes: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = Field(
+        default=None, schema_extra={"json_schema_extra": _attributes_schema(null_removes=True)}
+    )
     status: SubscriberStatus | None = None
 
 

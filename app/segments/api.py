@@ -7,10 +7,12 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from app.accounts.principal import Principal
+from app.api_types import PathId
 from app.deps import SessionDep, require_scope
 from app.segments import service as segments
 from app.segments.counts import segment_counts
 from app.segments.models import (
+    DocumentedRule,
     Segment,
     SegmentCount,
     SegmentCreate,
@@ -18,7 +20,7 @@ from app.segments.models import (
     SegmentUpdate,
     StaticMembersChange,
 )
-from app.segments.rules import Rule, compile_rule
+from app.segments.rules import compile_rule
 from app.subscribers.models import SubscriberPublic
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
@@ -66,7 +68,7 @@ def create_segment(data: SegmentCreate, session: SessionDep, actor: Writer):
 
 
 @router.post("/preview", response_model=RulePreview)
-def preview_rule(rule: Rule, session: SessionDep, _: Reader):
+def preview_rule(rule: DocumentedRule, session: SessionDep, _: Reader):
     """Count and sample who a rule selects, before saving it."""
     clause = compile_rule(segments.validated_rule(rule))
     counts = segments.count(session, clause=clause)
@@ -78,13 +80,16 @@ def preview_rule(rule: Rule, session: SessionDep, _: Reader):
 
 # {segment_id:int}: /preview shares the prefix; a wrong method on it is a 405, not a 422.
 @router.get("/{segment_id:int}", response_model=SegmentPublic)
-def get_segment(segment_id: int, session: SessionDep, _: Reader):
+def get_segment(segment_id: PathId, session: SessionDep, _: Reader):
     return _public(session, segments.get(session, segment_id=segment_id))
 
 
 @router.get("/{segment_id}/members", response_model=list[SubscriberPublic])
 def preview_segment_members(
-    segment_id: int, session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    segment_id: PathId,
+    session: SessionDep,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ):
     """The first members by email; the full list is /api/v1/subscribers?segment_id=."""
     segment = segments.get(session, segment_id=segment_id)
@@ -94,19 +99,19 @@ def preview_segment_members(
 
 
 @router.patch("/{segment_id:int}", response_model=SegmentPublic)
-def update_segment(segment_id: int, data: SegmentUpdate, session: SessionDep, actor: Writer):
+def update_segment(segment_id: PathId, data: SegmentUpdate, session: SessionDep, actor: Writer):
     segment = segments.get(session, segment_id=segment_id)
     return _public(session, segments.update(session, segment=segment, data=data, actor=actor))
 
 
 @router.delete("/{segment_id:int}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_segment(segment_id: int, session: SessionDep, actor: Writer) -> None:
+def delete_segment(segment_id: PathId, session: SessionDep, actor: Writer) -> None:
     segments.delete(session, segment=segments.get(session, segment_id=segment_id), actor=actor)
 
 
 @router.post("/{segment_id}/members", response_model=MembersAdded)
 def add_static_members(
-    segment_id: int, data: StaticMembersChange, session: SessionDep, actor: Writer
+    segment_id: PathId, data: StaticMembersChange, session: SessionDep, actor: Writer
 ):
     """Add subscribers (by email) to a static segment."""
     segment = segments.get(session, segment_id=segment_id)
@@ -116,7 +121,7 @@ def add_static_members(
 
 @router.delete("/{segment_id}/members/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_static_member(
-    segment_id: int, subscriber_id: int, session: SessionDep, actor: Writer
+    segment_id: PathId, subscriber_id: PathId, session: SessionDep, actor: Writer
 ) -> None:
     segment = segments.get(session, segment_id=segment_id)
     segments.remove_member(session, segment=segment, subscriber_id=subscriber_id, actor=actor)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from app.accounts.principal import Principal
+from app.api_types import BodyId, EmailText
 from app.audit.service import record
 from app.db import unit_of_work
 from app.delivery.transports import SendFailure, transport_from_url
@@ -20,8 +21,8 @@ MAX_ADDRESSES = 10
 
 
 class ProofRequest(BaseModel):
-    emails: list[str] = Field(min_length=1, max_length=MAX_ADDRESSES)
-    segment_id: int | None = Field(default=None, description="Default: the first target")
+    emails: list[EmailText] = Field(min_length=1, max_length=MAX_ADDRESSES)
+    segment_id: BodyId | None = Field(default=None, description="Default: the first target")
 
 
 class ProofResult(BaseModel):

@@ -4,9 +4,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request
+from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
 from app.accounts.principal import Principal
+from app.api_types import NOT_BLANK
 from app.deps import SessionDep, require_scope
 from app.tracking import service as tracking
 from app.tracking.models import PrivacyMode
@@ -15,6 +17,17 @@ router = APIRouter(prefix="/api/v1/settings", tags=["tracking"])
 
 
 class PrivacyUpdate(SQLModel):
+    # individual needs a legal basis other than white space (tracking.change_privacy).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"mode": {"const": PrivacyMode.individual.value}}},
+            "then": {
+                "properties": {"legal_basis": {"pattern": NOT_BLANK}},
+                "required": ["legal_basis"],
+            },
+        }
+    )
+
     mode: PrivacyMode
     legal_basis: str = Field(
         default="", max_length=5000, description="Required for `individual`: e.g. the agreement"

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -10,6 +10,7 @@ from pydantic import field_validator
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
+from app.api_types import HTTP_URL, BodyBool, documented_pattern
 from app.db import JsonType, utcnow
 
 
@@ -109,11 +110,24 @@ def checked_events(value: list[str]) -> list[str]:
     return [ALL_EVENTS] if ALL_EVENTS in value else sorted(set(value))
 
 
+# For the document: what checked_url and checked_events take.
+WebhookUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH), documented_pattern(HTTP_URL)]
+EVENTS_SCHEMA = {
+    "minItems": 1,
+    "items": {"enum": [ALL_EVENTS, *(e.value for e in WebhookEvent)]},
+    "description": "Event names, or '*' for all of them",
+}
+
+
 class WebhookEndpointCreate(SQLModel):
-    url: str = Field(max_length=MAX_URL_LENGTH)
+    url: WebhookUrl
     description: str = Field(default="", max_length=1000)
-    events: list[str] = Field(default_factory=lambda: [ALL_EVENTS], max_length=20)
-    is_active: bool = True
+    events: list[str] = Field(
+        default_factory=lambda: [ALL_EVENTS],
+        max_length=20,
+        schema_extra={"json_schema_extra": EVENTS_SCHEMA},
+    )
+    is_active: BodyBool = True
 
     @field_validator("url")
     @classmethod
@@ -127,10 +141,12 @@ class WebhookEndpointCreate(SQLModel):
 
 
 class WebhookEndpointUpdate(SQLModel):
-    url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    url: WebhookUrl | None = None
     description: str | None = Field(default=None, max_length=1000)
-    events: list[str] | None = Field(default=None, max_length=20)
-    is_active: bool | None = None
+    events: list[str] | None = Field(
+        default=None, max_length=20, schema_extra={"json_schema_extra": EVENTS_SCHEMA}
+    )
+    is_active: BodyBool | None = None
 
     @field_validator("url")
     @classmethod

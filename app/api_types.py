@@ -106,10 +106,14 @@ def documented_pattern(pattern: str) -> Any:
 
 EmailPath = Annotated[str, Path(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
 
-# An absolute http(s) URL with a host name and no white space: what the webhook and link
-# validators take (they also take rarer shapes, e.g. an IPv6 host, that this leaves out).
+# Text PostgreSQL can store and compare (no NUL), e.g. a search term.
+NO_NUL = r"^[^\x00]*$"
+
+# An absolute http(s) URL with a host name, no credentials and no white space: what the
+# webhook and link validators take (they check the pattern too, besides their own rules).
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HTTP_URL = (
-    rf"^\s*[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,4}})?"
+    rf"^\s*[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?"
     r"(?:[/?#][^\s\x00-\x1f\x7f]*)?\s*$"
 )

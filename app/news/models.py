@@ -85,7 +85,7 @@ def _no_link_when_blank(value: object) -> object:
 
 def _http_link(value: str) -> str:
     value = value.strip()
-    if not value.lower().startswith(("http:", "https:")) or not is_absolute_link(value):
+    if not re.match(HTTP_URL, value) or not is_absolute_link(value):
         raise ValueError("must be an absolute http(s) URL, e.g. https://tickets.example.com/42")
     return value
 

@@ -1,5 +1,6 @@
 """Outbound webhooks: endpoints that subscribe to events, and the outbox of deliveries."""
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -96,6 +97,8 @@ def checked_url(value: str) -> str:
         raise ValueError(f"not a valid URL: {exc}") from exc
     if not host:
         raise ValueError("the URL needs a host")
+    if not re.match(HTTP_URL, url):
+        raise ValueError("not a valid URL: the host is a name or address of letters and digits")
     return url
 
 

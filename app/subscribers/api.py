@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from app.accounts.principal import Principal
-from app.api_types import Cursor, EmailPath, PathId, QueryId, documented_pattern
+from app.api_types import NO_NUL, Cursor, EmailPath, PathId, QueryId, documented_pattern
 from app.db import unit_of_work
 from app.deps import SessionDep, SettingsDep, require_scope
 from app.errors import Invalid, NotFound, TooLarge
@@ -64,6 +64,8 @@ def _filter(
             raise Invalid(
                 f"attribute.{index}", "write filters as key:value, e.g. department:Finance"
             )
+        if "\x00" in value:
+            raise Invalid(f"attribute.{index}", "a value cannot contain NUL")
         try:
             pairs.append((attribute_name(key), value.strip()))
         except ValueError as exc:
@@ -86,7 +88,9 @@ AttributeFilters = Annotated[
 def list_subscribers(
     session: SessionDep,
     _: Reader,
-    q: Annotated[str | None, Query(max_length=200, description="Part of email or name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="Part of email or name")
+    ] = None,
     status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
     attribute: AttributeFilters = [],  # noqa: B006
     segment_id: QueryId | None = None,
@@ -110,7 +114,7 @@ def export_subscribers(
     request: Request,
     session: SessionDep,
     _: Reader,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
     attribute: AttributeFilters = [],  # noqa: B006
     segment_id: QueryId | None = None,

@@ -84,6 +84,7 @@ ATTRIBUTE_NAME_PATTERN = (
 # A filter `key:value` (GET /subscribers?attribute=): a valid name before the first colon.
 ATTRIBUTE_FILTER_PATTERN = (
     r'^\s*[^"\\\x00-\x1f\x7f\s:](?:[^"\\\x00-\x1f\x7f:]{0,62}[^"\\\x00-\x1f\x7f\s:])?\s*:'
+    r"[^\x00]*$"  # the value: any text but NUL
 )
 ATTRIBUTE_VALUE = {"anyOf": [{"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE},
                              {"type": "number"}, {"type": "boolean"}]}  # fmt: skip

@@ -2,11 +2,13 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import EmailStr
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
+from app.api_types import EMAIL_SCHEMA
 from app.db import JsonType, utcnow
 
 
@@ -94,7 +96,7 @@ class ApiKeyCreated(ApiKeyPublic):
 
 
 class UserCreate(SQLModel):
-    email: EmailStr
+    email: Annotated[EmailStr, Field(schema_extra={"json_schema_extra": EMAIL_SCHEMA})]
     name: str = Field(default="", max_length=200)
     role: Role
 

@@ -85,6 +85,7 @@ EMAIL_SCHEMA = {
     "pattern": r"^(?!.*[@.](?:arpa|invalid|local|localhost|onion|test)\.?$)",
 }
 EmailText = Annotated[str, StringConstraints(max_length=320), Field(json_schema_extra=EMAIL_SCHEMA)]
+EmailPath = Annotated[str, Path(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
 
 # Opaque paging cursors are base64url text the API issued (app/*/service.py list_page).
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
@@ -100,11 +101,10 @@ NOT_BLANK = r"\S"  # some text other than white space
 
 
 def documented_pattern(pattern: str) -> Any:
-    """The pattern in the OpenAPI document only (pydantic's Rust regex knows no surrogates)."""
+    """The pattern in the OpenAPI document only: the validator beside the field enforces the
+    rule (and says why in its error), where pydantic's regex would answer with the pattern."""
     return Field(json_schema_extra={"pattern": pattern})
 
-
-EmailPath = Annotated[str, Path(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
 
 # Text PostgreSQL can store and compare (no NUL), e.g. a search term.
 NO_NUL = r"^[^\x00]*$"

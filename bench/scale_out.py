@@ -151,7 +151,7 @@ def topology(
     _ensure_secret_key(env)
     for port in ports:
         _check_port_free(host, port)
-    waiting_before = _listening(running.broker_url)
+    waiting_before = listening(running.broker_url)
     drumbeat = str(BIN / "drumbeat")
     try:
         for port in ports:
@@ -216,7 +216,7 @@ def _wait_until_ready(
     while True:
         running.check_alive()
         pending = [url for url in pending if not _healthy(url)]
-        waiting = _listening(running.broker_url)
+        waiting = listening(running.broker_url)
         if not pending and waiting >= listeners:
             return
         if time.monotonic() > deadline:
@@ -235,7 +235,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _listening(broker_url: str) -> int:
+def listening(broker_url: str) -> int:
     """How many processes wait on the queue (BRPOP) in the broker's database."""
     client = redis.Redis.from_url(broker_url, socket_timeout=2)
     try:

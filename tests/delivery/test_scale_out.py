@@ -27,17 +27,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.accounts.models import Role
-from app.accounts.principal import CLI_PRINCIPAL
 from app.delivery import service as sending
 from app.delivery.models import Delivery, RunState
-from app.issues import service as issues
-from app.issues.models import ExcerptCreate, IssueCreate, IssueStatus
 from app.tracking.models import EngagementEvent
 from app.tracking.tokens import Purpose, TokenSigner
 from bench.scale_out import environment, topology
@@ -45,6 +41,7 @@ from tests.conftest import make_user, make_user_token
 from tests.delivery import test_workers
 from tests.delivery.factories import issue_status, people, static_segment
 from tests.smtp_servers import _free_port
+from tests.tracking.factories import linked_issue
 
 AUDIENCE = 20_000
 CLICK_EVERY = 4  # every 4th reader comes back and clicks the call to action
@@ -60,35 +57,6 @@ broker_url = test_workers.broker_url
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 PIXEL = re.compile(rb"/o/([\w-]+\.[\w-]+)\.gif")
 CLICK = re.compile(rb"/c/([\w-]+\.[\w-]+)/([\w-]+\.[\w-]+)")
-
-
-def issue_with_a_link(engine, segment_ids: list[int]) -> int:
-    """An approved issue whose excerpt has a call to action: a tracked link in every
-    message (besides the open pixel)."""
-    with Session(engine) as db:
-        issue = issues.create(
-            db,
-            actor=CLI_PRINCIPAL,
-            data=IssueCreate(
-                title="Scale-out bulletin", planned_date=date(2026, 12, 3), segment_ids=segment_ids
-            ),
-        )
-        issues.add_excerpt(
-            db,
-            issue=issue,
-            actor=CLI_PRINCIPAL,
-            data=ExcerptCreate(
-                kind="win",
-                headline="Mail is faster",
-                body="Hello {first_name}, it is.",
-                cta_label="How we did it",
-                cta_url="https://intranet.example.com/it/mail-is-faster",
-            ),
-        )
-        issue.status = IssueStatus.approved
-        db.add(issue)
-        db.commit()
-        return issue.id
 
 
 @dataclass
@@ -198,7 +166,7 @@ def test_two_apps_and_two_workers_send_20000_once_each_and_count_every_hit(
 ):
     started = time.monotonic()
     audience = people(pg_engine, AUDIENCE)
-    issue_id = issue_with_a_link(pg_engine, [static_segment(pg_engine, "All", audience)])
+    issue_id = linked_issue(pg_engine, [static_segment(pg_engine, "All", audience)])
     approver = make_user(pg_engine, email="approver@example.com", role=Role.approver)
     token = make_user_token(pg_engine, approver)
     prepared = time.monotonic()

@@ -34,6 +34,7 @@ from app.delivery import service as sending
 from app.delivery.models import Delivery, RunState
 from app.delivery.tasks import send_issue_task
 from app.issues.models import Issue
+from bench.scale_out import listening
 from tests.conftest import _fresh_postgres_database, migrate
 from tests.delivery.factories import approved_issue, issue_status, people, static_segment
 
@@ -98,16 +99,6 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def listening(broker_url: str) -> int:
-    """How many processes wait on the queue (BRPOP) in the broker's database."""
-    client = redis.Redis.from_url(broker_url, socket_timeout=2)
-    try:
-        db = client.connection_pool.connection_kwargs.get("db", 0)
-        return sum(1 for c in client.client_list() if c["cmd"] == "brpop" and int(c["db"]) == db)
-    finally:
-        client.close()
 
 
 async def enqueue(broker_url: str, issue_id: int, times: int) -> None:

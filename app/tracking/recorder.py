@@ -85,9 +85,9 @@ class Recorder:
         # When each (issue, subscriber)'s message went out: set once, read for every hit.
         self._sent_at: dict[tuple[int, int], datetime] = {}
         self._mode_read_at = 0.0
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task | None = None
+        # One writer per event loop that started the recorder: an app served by two test
+        # clients at once runs its lifespan in two loops, and an asyncio.Event belongs to one.
+        self._writers: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Event]] = {}
         self.now = utcnow  # when a hit occurred; replaceable to replay recorded timings
 
     # --- the request side: no I/O ---------------------------------------------------
@@ -97,8 +97,9 @@ class Recorder:
             return
         hit.mode = self.mode
         self._queue.append(hit)
-        if len(self._queue) == self.batch_size and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        if len(self._queue) == self.batch_size:
+            for loop, (_, wake) in list(self._writers.items()):
+                loop.call_soon_threadsafe(wake.set)
 
     @property
     def queued(self) -> int:
@@ -107,23 +108,24 @@ class Recorder:
     # --- the writer -----------------------------------------------------------------
 
     async def start(self) -> None:
-        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="tracking-recorder")
+        wake = asyncio.Event()
+        task = asyncio.create_task(self._run(wake), name="tracking-recorder")
+        self._writers[asyncio.get_running_loop()] = (task, wake)
 
     async def stop(self) -> None:
-        """Stop the writer and write everything still queued."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop this loop's writer and write everything still queued."""
+        writer = self._writers.pop(asyncio.get_running_loop(), None)
+        if writer is not None:
+            writer[0].cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await writer[0]
         await asyncio.to_thread(self.drain)
 
-    async def _run(self) -> None:
+    async def _run(self, wake: asyncio.Event) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
-            self._wake.clear()
+                await asyncio.wait_for(wake.wait(), self.flush_seconds)
+            wake.clear()
             await asyncio.to_thread(self.flush_once)
 
     def drain(self) -> None:

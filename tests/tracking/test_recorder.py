@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -110,3 +111,34 @@ def test_several_processes_share_the_database(app, settings, engine):
         assert len(session.scalars(select(TrackingSalt)).all()) == 1
         readers = session.scalars(select(func.count(func.distinct(EngagementEvent.reader))))
         assert readers.one() == len(persons)
+
+
+def test_two_clients_of_one_app_each_keep_their_writer(app, engine):
+    """Two test clients (two event loops) serve one app at once, as a second browser does in
+    the session tests: each loop's writer keeps running, the hits of both are written, and
+    neither shutdown trips over the other loop's writer (it once raised "bound to a
+    different event loop" when the first client's writer woke after the second started)."""
+    [person] = people(engine, 1)
+    issue_id = linked_issue(engine, [static_segment(engine, "All", [person])])
+    message = message_for(app, engine, issue_id, person)
+    recorder = app.state.recorder
+    recorder.flush_seconds = 0.01  # both writers wake many times while both clients run
+    with TestClient(app) as first:
+        with TestClient(app) as second:
+            for client in (first, second) * 10:
+                assert client.get(message.pixel).status_code == 200
+            deadline = time.monotonic() + 10
+            while count(engine) < 20 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert count(engine) == 20  # written by the running writers, not at shutdown
+        assert client_still_records(first, message, engine)
+    assert recorder.queued == 0
+
+
+def client_still_records(client, message, engine) -> bool:
+    before = count(engine)
+    assert client.get(message.pixel).status_code == 200
+    deadline = time.monotonic() + 10
+    while count(engine) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return count(engine) == before + 1

@@ -18,7 +18,7 @@ from app.deps import (
     client_address,
 )
 from app.errors import DomainError, Invalid, TooManyRequests
-from app.web.pages import require, studio_router
+from app.web.pages import NO_STORE, require, studio_router
 from app.web.templating import is_htmx, is_secure, redirect, render
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
@@ -130,7 +130,6 @@ def change_password(
 # --- settings (admin): people and roles, API keys ----------------------------------------
 
 settings_router = studio_router()
-NO_STORE = {"Cache-Control": "no-store"}  # answers that show a secret once stay out of caches
 
 
 @settings_router.get("/settings/users", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.deps import SessionDep, StudioUser
-from app.web.pages import require, studio_router
+from app.web.pages import NO_STORE, require, studio_router
 from app.web.templating import is_htmx, redirect, render
 from app.webhooks import service as webhooks
 from app.webhooks.models import (
@@ -19,7 +19,6 @@ from app.webhooks.models import (
 )
 
 router = studio_router()
-NO_STORE = {"Cache-Control": "no-store"}
 RECENT_DELIVERIES = 25
 LIST = "/studio/settings/webhooks"
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlmodel import Session
 
 from app.accounts.principal import Principal
@@ -64,40 +64,33 @@ def freeze_audience(session: Session, *, run: SendRun) -> int:
     if run.state != RunState.freezing:
         return run.audience_size
     target_ids = target_segment_ids(session, issue_id=run.issue_id)
-    variants: dict[int, list[int]] = {}
-    for segment in session.scalars(
-        select(Segment).where(Segment.id.in_(target_ids)).order_by(Segment.id)
-    ):
-        members = select(Subscriber.id).where(
-            segments.membership_clause(segment), Subscriber.status == SubscriberStatus.active
-        )
-        for subscriber_id in session.scalars(members):
-            variants.setdefault(subscriber_id, []).append(segment.id)
+    targets = list(
+        session.scalars(select(Segment).where(Segment.id.in_(target_ids)).order_by(Segment.id))
+    )
+    # One pass over the subscribers: a row per active member of any target segment, with a
+    # flag per segment for its variant. Emails are unique per subscriber (normalized on
+    # write), so one row per subscriber is one row per address.
+    clauses = [segments.membership_clause(segment) for segment in targets]
+    member_of = [case((clause, True), else_=False) for clause in clauses]
+    audience = (
+        select(Subscriber.id, Subscriber.email, Subscriber.name, *member_of)
+        .where(Subscriber.status == SubscriberStatus.active, or_(*clauses))
+        .order_by(Subscriber.id)
+    )
     now = utcnow()
-    rows = []
-    # Emails are unique per subscriber (normalized on write), so one row per subscriber
-    # is one row per address.
-    for subscriber_id, email, name in (
-        session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name)
-            .where(Subscriber.id.in_(list(variants)))
-            .order_by(Subscriber.id)
-        )
-        if variants
-        else []
-    ):
-        rows.append(
-            {
-                "issue_id": run.issue_id,
-                "subscriber_id": subscriber_id,
-                "email": email,
-                "name": name,
-                "variant": variants[subscriber_id],
-                "state": DeliveryState.queued,
-                "next_attempt_at": now,
-                "updated_at": now,
-            }
-        )
+    rows = [
+        {
+            "issue_id": run.issue_id,
+            "subscriber_id": subscriber_id,
+            "email": email,
+            "name": name,
+            "variant": [s.id for s, member in zip(targets, flags, strict=True) if member],
+            "state": DeliveryState.queued,
+            "next_attempt_at": now,
+            "updated_at": now,
+        }
+        for subscriber_id, email, name, *flags in (session.execute(audience) if targets else [])
+    ]
     for start_index in range(0, len(rows), INSERT_CHUNK):
         session.execute(insert(Delivery), rows[start_index : start_index + INSERT_CHUNK])
     run.audience_size = len(rows)

@@ -2,7 +2,7 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlmodel import Session
 
 from app.accounts.principal import CLI_PRINCIPAL
@@ -10,9 +10,11 @@ from app.db import unit_of_work
 from app.delivery import service as sending
 from app.delivery.models import Delivery, SendRun
 from app.issues.models import Issue
-from app.segments.models import Segment, SegmentMember
+from app.segments.models import Segment, SegmentKind, SegmentMember
 from app.subscribers.models import Subscriber, SubscriberStatus
 from tests.delivery.factories import approved_issue, people, static_segment
+
+IN_IT = {"all": [{"field": "department", "op": "eq", "value": "IT"}]}
 
 
 def freeze(engine, issue_id: int) -> list[Delivery]:
@@ -93,3 +95,24 @@ def test_any_overlap_of_segments_freezes_each_active_address_once(engine, member
         assert row.variant == sorted(
             s for s, m in zip(segment_ids, memberships, strict=True) if index in m
         )
+
+
+def test_an_audience_beyond_the_bind_parameter_limit_freezes(engine):
+    """PostgreSQL takes at most 65,535 bound values per statement: a freeze that listed the
+    members' ids in one IN (...) failed for every audience larger than that."""
+    with Session(engine) as session:
+        session.execute(
+            insert(Subscriber),
+            [
+                {"email": f"big{i}@example.com", "name": "", "attributes": {"department": "IT"}}
+                for i in range(70_000)
+            ],
+        )
+        session.commit()
+        everyone = Segment(name="Everyone", kind=SegmentKind.rule, rule=IN_IT)
+        session.add(everyone)
+        session.commit()
+        segment_id = everyone.id
+    rows = freeze(engine, approved_issue(engine, [segment_id]))
+    assert len(rows) == 70_000
+    assert {tuple(r.variant) for r in rows} == {(segment_id,)}

@@ -71,8 +71,9 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE")
+    # Indexed: deleting a subscriber sets this to null, which would otherwise read every row.
     subscriber_id: int | None = Field(
-        default=None, foreign_key="subscriber.id", ondelete="SET NULL"
+        default=None, foreign_key="subscriber.id", ondelete="SET NULL", index=True
     )
     # Frozen at the audience freeze: later edits to the subscriber do not move the send.
     email: str = Field(max_length=320)

@@ -92,7 +92,8 @@ class EngagementEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE", index=True)
+    # Not indexed on its own: both covering indexes above begin with issue_id.
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE")
     kind: str = Field(max_length=20)
     link_id: int | None = Field(default=None, foreign_key="tracked_link.id", ondelete="CASCADE")
     excerpt_id: int | None = Field(default=None, foreign_key="excerpt.id", ondelete="SET NULL")
@@ -101,9 +102,9 @@ class EngagementEvent(SQLModel, table=True):
     # Aggregate mode: HMAC-SHA256 of the subscriber id under the issue's TrackingSalt,
     # truncated to 16 hex digits; only for counting unique readers. Null in individual mode.
     reader: str | None = Field(default=None, max_length=16)
-    # Individual mode only; null in aggregate mode.
+    # Individual mode only; null in aggregate mode. Indexed for deleting a subscriber.
     subscriber_id: int | None = Field(
-        default=None, foreign_key="subscriber.id", ondelete="SET NULL"
+        default=None, foreign_key="subscriber.id", ondelete="SET NULL", index=True
     )
     machine: bool = False
     machine_reason: str = Field(default="", max_length=40)

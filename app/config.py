@@ -5,6 +5,7 @@ import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,25 @@ class Settings(BaseSettings):
     # the app folds every tracking_fold_interval_seconds (0: only `drumbeat tracking fold`).
     tracking_retention_days: int = Field(default=90, ge=1, le=3650)
     tracking_fold_interval_seconds: float = Field(default=3600.0, ge=0)
+
+    # The time zone the studio and the archive show times in, and read scheduled times in
+    # (an IANA name such as Europe/Berlin). Stored times are UTC whatever this says.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; an IANA name such as Europe/Berlin"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     # Opens and clicks this soon after the message was sent are a machine's (scanners and
     # privacy proxies fetch on delivery); see docs/engagement.md.

@@ -37,3 +37,9 @@ def test_an_empty_key_file_is_refused_with_what_to_do(tmp_path):
     (tmp_path / "secret_key").write_text("")
     with pytest.raises(ValueError, match="delete it to make a new secret key"):
         Settings(var_dir=tmp_path, secret_key="").resolved_secret_key()
+
+
+def test_an_unknown_time_zone_is_refused_with_an_example(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown time zone 'Europe/Berln'.*Europe/Berlin"):
+        Settings(var_dir=tmp_path, timezone="Europe/Berln")
+    assert Settings(var_dir=tmp_path, timezone="America/New_York").zone.key == "America/New_York"

@@ -71,7 +71,7 @@ def archived_issue(issue_id: str, request: Request, session: SessionDep):
     if not issue_id.isdigit() or len(issue_id) > 18:
         raise NotFound("there is no such issue in the archive")
     entry = archive.sent_issue(session, issue_id=int(issue_id))
-    banner = templates.get_template("archive/_banner.html").render(entry=entry)
+    banner = templates.get_template("archive/_banner.html").render(entry=entry, request=request)
     html = archive.web_version(
         session, renderer=request.app.state.renderer, issue=entry.issue, banner=banner
     )

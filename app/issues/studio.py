@@ -6,7 +6,6 @@ excerpt's form and framings (app/issues/editor.py).
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Form, Query, Request
@@ -18,6 +17,7 @@ from app.errors import Invalid
 from app.issues import editor, workflow
 from app.issues import service as issues
 from app.issues.models import IssueStatus
+from app.web.localtime import parse_local
 from app.web.pages import require, require_any, studio_router
 from app.web.templating import is_htmx, redirect, render
 
@@ -149,16 +149,15 @@ def schedule(
     ctx: StudioUser,
     send_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    """`send_at` from a datetime-local input, read as UTC (the form says so)."""
+    """`send_at` from a datetime-local input, read in the configured time zone (the form
+    names it)."""
     require(ctx, ISSUES_APPROVE, "schedule issues")
     issue = issues.get(session, issue_id=issue_id)
     values = {"send_at": send_at}
     try:
-        moment = datetime.fromisoformat(send_at.strip())
-    except ValueError:
-        refused = Invalid("send_at", "give a date and a time")
-        return _refused(request, session, ctx, issue, values, refused)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = parse_local(send_at, request.app.state.settings.zone)
+    except ValueError as exc:
+        return _refused(request, session, ctx, issue, values, Invalid("send_at", str(exc)))
     return _step(request, session, ctx, issue, values, workflow.schedule, send_at=moment)
 
 

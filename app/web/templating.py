@@ -11,11 +11,25 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from app.accounts.principal import ROLE_SCOPES
+from app.web.localtime import DEFAULT_PATTERN, format_local
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+@pass_context
+def _local(context: Any, moment: Any, pattern: str = DEFAULT_PATTERN, named: bool = True) -> str:
+    """`{{ issue.send_at|local }}`: a stored UTC time in the configured zone, named."""
+    if moment is None:
+        return ""
+    zone = context["request"].app.state.settings.zone
+    return format_local(moment, zone, pattern, named=named)
+
+
+templates.env.filters["local"] = _local
 
 CSRF_COOKIE = "drumbeat_csrf"
 CSRF_FIELD = "csrf_token"

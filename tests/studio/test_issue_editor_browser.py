@@ -207,7 +207,7 @@ def test_schedule_with_a_confirmation_naming_the_audience(studio_as, live_server
 
     approver.on("dialog", answer)
     when = datetime.now(UTC) + timedelta(days=3)
-    approver.get_by_label("Send at (UTC)").fill(when.strftime("%Y-%m-%dT08:30"))
+    approver.get_by_label("Send at (UTC time)").fill(when.strftime("%Y-%m-%dT08:30"))
     approver.get_by_role("button", name="Schedule for 3 subscribers").click()
     approver.get_by_test_id("issue-status").filter(has_text="scheduled").wait_for()
 

@@ -68,6 +68,9 @@ def client_address(request: Request) -> str:
 
 
 SESSION_COOKIE = "drumbeat_session"
+# Answers that show a secret once (a password, API key or signing secret) stay out of every
+# cache, in the API and the studio alike.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class LoginRequired(Exception):

@@ -3,15 +3,29 @@
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from app.accounts import service as accounts
-from app.accounts.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, UserCreate, UserPublic
+from app.accounts.models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
 from app.accounts.principal import Principal
 from app.api_types import PathId
 from app.db import utcnow
-from app.deps import SessionDep, SettingsDep, bearer_token, client_address, require_scope
+from app.deps import (
+    NO_STORE,
+    SessionDep,
+    SettingsDep,
+    bearer_token,
+    client_address,
+    require_scope,
+)
 from app.errors import Unauthorized, problem
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -40,13 +54,48 @@ class UserCreated(UserPublic):
     password: str
 
 
+@router.get("/users", response_model=list[UserPublic])
+def list_users(session: SessionDep, _: Admin):
+    """Every studio user, active ones first, then by email."""
+    return accounts.list_users(session)
+
+
 @router.post("/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
-def create_user(data: UserCreate, session: SessionDep, actor: Admin):
+def create_user(data: UserCreate, session: SessionDep, actor: Admin, response: Response):
     """Create a studio user with a generated password, shown once."""
     password = accounts.generate_password()
     user = accounts.create_user(
         session, email=data.email, role=data.role, name=data.name, password=password, actor=actor
     )
+    response.headers.update(NO_STORE)
+    return UserCreated(**UserPublic.model_validate(user).model_dump(), password=password)
+
+
+@router.get("/users/{user_id}", response_model=UserPublic)
+def get_user(user_id: PathId, session: SessionDep, _: Admin):
+    return accounts.get_user(session, user_id=user_id)
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic)
+def update_user(user_id: PathId, data: UserUpdate, session: SessionDep, actor: Admin):
+    """Change a user's role, or deactivate or reactivate them (history is kept). A changed
+    role or a deactivation ends the user's sessions and tokens. The last active admin can be
+    neither demoted nor deactivated, and nobody deactivates themselves (409)."""
+    user = accounts.get_user(session, user_id=user_id)
+    if data.role is not None:
+        accounts.change_role(session, user=user, role=data.role, actor=actor, keep_session_id=None)
+    if data.is_active is not None:
+        accounts.set_active(session, user=user, is_active=data.is_active, actor=actor)
+    return user
+
+
+@router.post("/users/{user_id}/password", response_model=UserCreated)
+def reset_password(user_id: PathId, session: SessionDep, actor: Admin, response: Response):
+    """Give the user a new generated password, shown once; every session of theirs ends."""
+    user = accounts.get_user(session, user_id=user_id)
+    password = accounts.generate_password()
+    accounts.reset_password(session, user=user, password=password, actor=actor)
+    response.headers.update(NO_STORE)
     return UserCreated(**UserPublic.model_validate(user).model_dump(), password=password)
 
 

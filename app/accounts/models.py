@@ -101,6 +101,13 @@ class UserCreate(SQLModel):
     role: Role
 
 
+class UserUpdate(SQLModel):
+    """What an admin changes about a user; an absent (or null) field stays as it is."""
+
+    role: Role | None = None
+    is_active: bool | None = None
+
+
 class UserPublic(SQLModel):
     id: int
     email: str

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from app.accounts import service as accounts
 from app.accounts.models import ApiKeyCreate, Role, Scope
 from app.deps import (
+    NO_STORE,
     SESSION_COOKIE,
     CsrfChecked,
     SessionDep,
@@ -18,7 +19,7 @@ from app.deps import (
     client_address,
 )
 from app.errors import DomainError, Invalid, TooManyRequests
-from app.web.pages import NO_STORE, require, studio_router
+from app.web.pages import require, studio_router
 from app.web.templating import is_htmx, is_secure, redirect, render
 
 router = APIRouter(prefix="/studio", include_in_schema=False)

@@ -6,10 +6,6 @@ from fastapi import APIRouter
 from app.deps import CsrfChecked, StudioContext
 from app.errors import Forbidden
 
-# Answers that show a secret once (a new password, API key or signing secret) stay out of
-# every cache.
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 def studio_router() -> APIRouter:
     """A router whose every POST, PUT, PATCH and DELETE carries a valid CSRF token and no

@@ -7,8 +7,8 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.deps import SessionDep, StudioUser
-from app.web.pages import NO_STORE, require, studio_router
+from app.deps import NO_STORE, SessionDep, StudioUser
+from app.web.pages import require, studio_router
 from app.web.templating import is_htmx, redirect, render
 from app.webhooks import service as webhooks
 from app.webhooks.models import (

@@ -17,8 +17,11 @@ skipped silently. Server time is the time from the request entering the app to t
 byte of the response. Baseline in the same run: GET /healthz through the same client.
 The pages that show engagement are measured twice: as they are, and "after new events",
 each request preceded by a batch of hits for the newest sent issue (its stored counts out
-of date, as they are while readers' hits come in, so the page counts that issue's raw events
-again); both are held to the target.
+of date, as they are while readers' hits come in): the analytics pages count that issue's
+raw events again at every request; the dashboard, whose results may run RESULTS_LAG behind,
+when its stored counts are older than that. Both are held to the target. The dashboard's
+view that recounts (at most one per lag while hits come in) is measured apart and written
+down as it is.
 """
 
 import argparse
@@ -43,9 +46,10 @@ from app.accounts import service as accounts
 from app.accounts.models import Role
 from app.accounts.principal import SYSTEM_PRINCIPAL
 from app.analytics import retention
+from app.analytics.models import EngagementSummary
 from app.analytics.tallies import events_changed
 from app.config import Settings
-from app.db import make_engine, unit_of_work
+from app.db import make_engine, unit_of_work, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery, DeliveryState, RunState, SendRun
 from app.demo import seed as demo_seed
@@ -59,6 +63,7 @@ from app.news.service import DEFAULT_STALE_AFTER_DAYS
 from app.segments.models import Segment
 from app.subscribers.models import Subscriber
 from app.tracking.models import EngagementEvent, ExcerptFeedback, TrackedLink
+from app.web.home import RESULTS_LAG
 from bench.harness import fresh_sqlite, median, migrate, percentile, print_machine, print_table
 
 MEDIAN_TARGET_MS = 100.0
@@ -315,17 +320,31 @@ def sign_in(engine) -> str:
 AFTER_NEW_EVENTS = " (after new events)"
 
 
+# The dashboard's results may run RESULTS_LAG behind new hits, so while hits come in it
+# recounts at most once per lag; that view is measured apart, written down, not averaged away.
+RECOUNTING = f" (recounting, at most once per {RESULTS_LAG.seconds} s)"
+
+
 def with_new_events(pages: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The analytics pages and the dashboard (the last issue's results), each request
     preceded by a recorder's batch of the newest sent issue, so the stored counts of that
-    issue are out of date and the page counts its raw events again."""
+    issue are out of date: the analytics pages count its raw events again at every request,
+    the dashboard when its stored counts are older than its lag (RECOUNTING: every time)."""
     shown = [(route, path) for route, path in pages if route == "/studio" or "analytics" in route]
-    return [(route + AFTER_NEW_EVENTS, path) for route, path in shown if ".csv" not in route]
+    after = [(route + AFTER_NEW_EVENTS, path) for route, path in shown if ".csv" not in route]
+    return after + [(route + RECOUNTING, path) for route, path in shown if route == "/studio"]
 
 
-def announce_events(engine, issue_id: int) -> None:
+def announce_events(engine, issue_id: int, *, past_the_lag: bool = False) -> None:
     with unit_of_work(engine) as session:
         events_changed(session, [issue_id])
+        if past_the_lag:
+            counted_at = utcnow() - RESULTS_LAG - timedelta(seconds=1)
+            session.execute(
+                update(EngagementSummary)
+                .where(EngagementSummary.issue_id == issue_id)
+                .values(counted_at=counted_at)
+            )
 
 
 async def measure(
@@ -341,8 +360,9 @@ async def measure(
             download = route.endswith(".csv")
             warmups, count = (1, DOWNLOAD_RUNS) if download else (3, runs)
             for attempt in range(count + warmups):  # warm-up requests are not counted
-                if route.endswith(AFTER_NEW_EVENTS):
-                    announce_events(app.state.engine, sent_issue_id)  # not timed
+                if route.endswith((AFTER_NEW_EVENTS, RECOUNTING)):  # not timed
+                    recount = route.endswith(RECOUNTING)
+                    announce_events(app.state.engine, sent_issue_id, past_the_lag=recount)
                 started = time.perf_counter()
                 response = await client.get(path)
                 elapsed = (time.perf_counter() - started) * 1000
@@ -358,6 +378,8 @@ async def measure(
                 met = ""
             elif download:
                 met = "download"  # a file, not a page: written down, not held to the target
+            elif route.endswith(RECOUNTING):
+                met = "per lag"  # one view per 30 s while hits come in: written down apart
             else:
                 met = "met" if mid <= MEDIAN_TARGET_MS and p95 <= P95_TARGET_MS else "MISSED"
             size = len(response.content)
@@ -420,8 +442,17 @@ def main() -> None:
         )
     if failures:
         print("\nFailed: " + "; ".join(failures))
-    missed = [row[0] for row in rows if row[4] == "MISSED"]
-    print(f"\nVerdict: {'MISSED on ' + ', '.join(missed) if missed else 'met on every page'}")
+    # Two verdicts, both printed: the issue's figure (every page as a reader finds it) and
+    # the stricter check this benchmark adds (a page that must recount fresh raw events).
+    for label, after in (("Issue 7's figure", False), ("Right after new events", True)):
+        checked = [
+            row
+            for row in rows
+            if row[0].endswith(AFTER_NEW_EVENTS) == after and row[4] in ("met", "MISSED")
+        ]
+        missed = [row[0] for row in checked if row[4] == "MISSED"]
+        verdict = "MISSED on " + ", ".join(missed) if missed else f"met on all {len(checked)}"
+        print(f"\nVerdict, {label}: {verdict}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ hides small cells (app.analytics.disclosure) before anything leaves.
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -82,8 +83,11 @@ def excerpt_stats(session: Session, *, issue_id: int, min_cell: int) -> ExcerptS
     return ExcerptStats(min_cell=min_cell, issue_id=issue.id, excerpts=rows)
 
 
-def trend(session: Session, *, last: int, min_cell: int) -> TrendStats:
-    """The last `last` issues whose sending began, oldest first, with the same figures."""
+def trend(
+    session: Session, *, last: int, min_cell: int, lag: timedelta | None = None
+) -> TrendStats:
+    """The last `last` issues whose sending began, oldest first, with the same figures
+    (`lag`: how far behind new raw events they may be, see tallies.raw_summaries)."""
     runs = session.execute(
         select(Issue, SendRun)
         .join(SendRun, SendRun.issue_id == Issue.id)
@@ -92,7 +96,7 @@ def trend(session: Session, *, last: int, min_cell: int) -> TrendStats:
         .limit(last)
     ).all()
     ids = [issue.id for issue, _ in runs]
-    found = tallies(session, issue_ids=ids, per_excerpt=False)  # the trend shows no excerpts
+    found = tallies(session, issue_ids=ids, per_excerpt=False, lag=lag)  # no excerpts shown
     votes = feedback(session, issue_ids=ids)
     figures = [
         _issue_figures(issue, run, found[issue.id], votes[issue.id], min_cell=min_cell)

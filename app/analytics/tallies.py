@@ -12,6 +12,7 @@ readers of different variants add up; per segment is a sum over its variants.
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     Integer,
@@ -204,14 +205,21 @@ class Tally:
 Tallies = dict[int, dict[Variant, Tally]]
 
 
-def tallies(session: Session, *, issue_ids: list[int], per_excerpt: bool = True) -> Tallies:
+def tallies(
+    session: Session,
+    *,
+    issue_ids: list[int],
+    per_excerpt: bool = True,
+    lag: timedelta | None = None,
+) -> Tallies:
     """Delivery states, events and reach per issue and variant (raw plus folded); without
-    `per_excerpt`, the raw clicks per excerpt are left out (the trend shows none)."""
+    `per_excerpt`, the raw clicks per excerpt are left out (the trend shows none). `lag`:
+    see raw_summaries."""
     found: Tallies = defaultdict(lambda: defaultdict(Tally))
     if not issue_ids:
         return found
     _add_deliveries(session, found, issue_ids)
-    _add_raw_events(session, found, issue_ids, per_excerpt=per_excerpt)
+    _add_raw_events(session, found, issue_ids, per_excerpt=per_excerpt, lag=lag)
     rolled = select(
         EngagementRollup.issue_id,
         EngagementRollup.variant,
@@ -239,11 +247,16 @@ def tallies(session: Session, *, issue_ids: list[int], per_excerpt: bool = True)
 
 
 def _add_raw_events(
-    session: Session, found: Tallies, issue_ids: list[int], *, per_excerpt: bool
+    session: Session,
+    found: Tallies,
+    issue_ids: list[int],
+    *,
+    per_excerpt: bool,
+    lag: timedelta | None,
 ) -> None:
     """The raw events' counts and reach per issue and variant (and excerpt), from each
     issue's EngagementSummary while it is current, else counted from the events."""
-    for issue_id, cells in raw_summaries(session, issue_ids).items():
+    for issue_id, cells in raw_summaries(session, issue_ids, lag=lag).items():
         for by_excerpt in (False, True) if per_excerpt else (False,):
             for row in cells["excerpts" if by_excerpt else "issue"]:
                 _add_cell_sums(found[issue_id][tuple(row["variant"])], row, by_excerpt)
@@ -264,22 +277,32 @@ def _add_cell_sums(tally: Tally, row: dict, by_excerpt: bool) -> None:
 RawCells = dict[str, list[dict]]
 
 
-def raw_summaries(session: Session, issue_ids: list[int]) -> dict[int, RawCells]:
+def raw_summaries(
+    session: Session, issue_ids: list[int], *, lag: timedelta | None = None
+) -> dict[int, RawCells]:
     """Per issue: raw_cell_sums rows, per variant ("issue") and per excerpt ("excerpts").
 
     Stored summaries that are current are read as they are; stale ones are counted again and
     stored, unless a writer changed the events meanwhile. An issue without a summary row has
-    had no event written through events_changed: it is counted, and nothing is stored."""
+    had no event written through events_changed: it is counted, and nothing is stored.
+    With a `lag`, a stale summary counted less than that long ago is read as it is: a page
+    that may run behind by seconds (the dashboard) then recounts at most once per lag while
+    hits come in, instead of at every view."""
     stored = {
         summary.issue_id: summary
         for summary in session.scalars(
             select(EngagementSummary).where(EngagementSummary.issue_id.in_(issue_ids))
         )
     }
+    recent = utcnow() - lag if lag is not None else None
     found = {
         issue_id: summary.cells
         for issue_id, summary in stored.items()
-        if summary.cells is not None and summary.counted_changes == summary.changes
+        if summary.cells is not None
+        and (
+            summary.counted_changes == summary.changes
+            or (recent is not None and _as_utc(summary.counted_at) >= recent)
+        )
     }
     stale = [issue_id for issue_id in issue_ids if issue_id not in found]
     if not stale:
@@ -299,6 +322,13 @@ def raw_summaries(session: Session, issue_ids: list[int]) -> dict[int, RawCells]
                 .values(counted_changes=summary.changes, cells=found[issue_id], counted_at=utcnow())
             )
     return found
+
+
+def _as_utc(moment: datetime | None) -> datetime:
+    """SQLite hands stored times back without a zone: they are UTC."""
+    if moment is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _count_raw_events(session: Session, issue_ids: list[int]) -> dict[int, RawCells]:

@@ -27,6 +27,11 @@ from app.issues.models import Excerpt, Issue, IssueSegment, Section
 from app.segments.models import Segment
 from app.tracking.models import EventKind
 
+# How far the studio's views of the reports (the dashboard's glance, the trend, an issue's
+# page) may run behind readers' newest hits: while hits stream in after a send they recount
+# an issue at most this often instead of at every view. The API and the CSVs are exact.
+STUDIO_LAG = timedelta(seconds=30)
+
 DELIVERY_COUNTS = ("audience", "delivered", "failed", "bounced")
 ENGAGEMENT_COUNTS = (
     "unique_opens_raw",
@@ -55,10 +60,12 @@ def sent_issue(session: Session, *, issue_id: int) -> tuple[Issue, SendRun]:
     return issue, run
 
 
-def issue_stats(session: Session, *, issue_id: int, min_cell: int) -> IssueStats:
-    """The issue's figures with its segments and excerpts."""
+def issue_stats(
+    session: Session, *, issue_id: int, min_cell: int, lag: timedelta | None = None
+) -> IssueStats:
+    """The issue's figures with its segments and excerpts (`lag`: see trend)."""
     issue, run = sent_issue(session, issue_id=issue_id)
-    found = tallies(session, issue_ids=[issue.id])[issue.id]
+    found = tallies(session, issue_ids=[issue.id], lag=lag)[issue.id]
     votes = feedback(session, issue_ids=[issue.id])[issue.id]
     return IssueStats(
         min_cell=min_cell,

@@ -3,7 +3,8 @@ inline SVG charts with the numbers in tables beside them, and the same CSV as th
 
 The views call the report services the API calls (app/analytics/api.py), so small cells are
 hidden before anything reaches a template; a chart shows a hidden cell as its marker text
-("fewer than 10"), never as a number.
+("fewer than 10"), never as a number. The pages may run STUDIO_LAG behind readers' newest
+hits (the page says so); the CSV downloads, like the API, are exact.
 """
 
 from typing import Annotated, Literal
@@ -33,8 +34,11 @@ def trend_page(
     request: Request, session: SessionDep, settings: SettingsDep, ctx: StudioUser, last: Last = 12
 ):
     require(ctx, READ, "read analytics")
-    report = stats.trend(session, last=last, min_cell=settings.report_min_cell)
+    report = stats.trend(
+        session, last=last, min_cell=settings.report_min_cell, lag=stats.STUDIO_LAG
+    )
     context = {
+        "lag": stats.STUDIO_LAG.seconds,
         "user": ctx.user,
         "report": report,
         "last": last,
@@ -58,12 +62,15 @@ def issue_page(
 ):
     require(ctx, READ, "read analytics")
     try:
-        report = stats.issue_stats(session, issue_id=issue_id, min_cell=settings.report_min_cell)
+        report = stats.issue_stats(
+            session, issue_id=issue_id, min_cell=settings.report_min_cell, lag=stats.STUDIO_LAG
+        )
     except Conflict as exc:  # not sent yet: say so on a studio page, as the API says 409
         issue = issues.get(session, issue_id=issue_id)
         context = {"user": ctx.user, "issue": issue, "reason": exc.detail}
         return render(request, "analytics/not_sent.html", context, status_code=409)
     context = {
+        "lag": stats.STUDIO_LAG.seconds,
         "user": ctx.user,
         "report": report,
         "issue": report.issue,

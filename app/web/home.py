@@ -1,8 +1,6 @@
 """The studio's dashboard: the publishing calendar, what waits in the inbox, the last
 issue's results and the audience."""
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
@@ -22,9 +20,6 @@ from app.web.templating import render
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
 UPCOMING = 4
-# The last issue's results at a glance may run this far behind readers' newest hits, so a
-# busy dashboard recounts them at most this often (the issue's analytics page is exact).
-RESULTS_LAG = timedelta(seconds=30)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -37,11 +32,10 @@ def home(request: Request, session: SessionDep, settings: SettingsDep, ctx: Stud
     audience = [(segment, counted[segment.id]) for segment in listed]
     may_read_issues = ctx.principal.allows("issues:read")
     upcoming = calendar.overview(session, today=issues.today()).upcoming if may_read_issues else []
-    last = (
-        analytics.trend(session, last=1, min_cell=settings.report_min_cell, lag=RESULTS_LAG).issues
-        if ctx.principal.allows("stats:read")
-        else []
-    )
+    last = []
+    if ctx.principal.allows("stats:read"):
+        min_cell, lag = settings.report_min_cell, analytics.STUDIO_LAG
+        last = analytics.trend(session, last=1, min_cell=min_cell, lag=lag).issues
     return render(
         request,
         "studio/home.html",
@@ -55,7 +49,7 @@ def home(request: Request, session: SessionDep, settings: SettingsDep, ctx: Stud
             "owners": _owner_names(session, [i.owner_id for i in upcoming if i.owner_id]),
             "inbox": _inbox_counts(session) if may_read_issues else None,
             "last_issue": last[-1] if last else None,
-            "results_lag": int(RESULTS_LAG.total_seconds()),
+            "results_lag": analytics.STUDIO_LAG.seconds,
         },
     )
 

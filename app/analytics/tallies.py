@@ -286,8 +286,8 @@ def raw_summaries(
     stored, unless a writer changed the events meanwhile. An issue without a summary row has
     had no event written through events_changed: it is counted, and nothing is stored.
     With a `lag`, a stale summary counted less than that long ago is read as it is: a page
-    that may run behind by seconds (the dashboard) then recounts at most once per lag while
-    hits come in, instead of at every view."""
+    that may run behind by seconds (the studio's views, STUDIO_LAG) then recounts at most
+    once per lag while hits come in, instead of at every view."""
     stored = {
         summary.issue_id: summary
         for summary in session.scalars(

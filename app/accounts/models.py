@@ -8,7 +8,7 @@ from pydantic import EmailStr
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from app.api_types import EMAIL_SCHEMA
+from app.api_types import EMAIL_SCHEMA, BodyBool
 from app.db import JsonType, utcnow
 
 
@@ -105,7 +105,7 @@ class UserUpdate(SQLModel):
     """What an admin changes about a user; an absent (or null) field stays as it is."""
 
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: BodyBool | None = None
 
 
 class UserPublic(SQLModel):

@@ -12,7 +12,7 @@ readers of different variants add up; per segment is a sum over its variants.
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import (
     Integer,
@@ -295,15 +295,16 @@ def raw_summaries(
         )
     }
     recent = utcnow() - lag if lag is not None else None
-    found = {
-        issue_id: summary.cells
-        for issue_id, summary in stored.items()
-        if summary.cells is not None
-        and (
-            summary.counted_changes == summary.changes
-            or (recent is not None and _as_utc(summary.counted_at) >= recent)
-        )
-    }
+
+    def usable(summary: EngagementSummary) -> bool:
+        if summary.cells is None:
+            return False
+        if summary.counted_changes == summary.changes:
+            return True
+        # cells and counted_at are stored together
+        return recent is not None and summary.counted_at >= recent
+
+    found = {issue_id: s.cells for issue_id, s in stored.items() if usable(s)}
     stale = [issue_id for issue_id in issue_ids if issue_id not in found]
     if not stale:
         return found
@@ -322,13 +323,6 @@ def raw_summaries(
                 .values(counted_changes=summary.changes, cells=found[issue_id], counted_at=utcnow())
             )
     return found
-
-
-def _as_utc(moment: datetime | None) -> datetime:
-    """SQLite hands stored times back without a zone: they are UTC."""
-    if moment is None:
-        return datetime.min.replace(tzinfo=UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _count_raw_events(session: Session, issue_ids: list[int]) -> dict[int, RawCells]:

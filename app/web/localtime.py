@@ -8,7 +8,7 @@ DEFAULT_PATTERN = "%Y-%m-%d %H:%M"
 
 
 def as_local(moment: datetime, zone: ZoneInfo) -> datetime:
-    """A stored time in the zone; a naive one is UTC (SQLite returns them naive)."""
+    """A time in the zone; a naive one is taken as UTC (a mail's Date header may be)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return aware.astimezone(zone)
 

@@ -81,6 +81,10 @@ def test_only_admins_manage_users_and_bad_input_names_the_field(admin_api, api, 
     editor = make_user(engine, email="editor@example.com")
     refused = admin_api.patch(f"/api/v1/users/{editor}", json={"role": "owner"})
     assert refused.status_code == 422 and "role" in str(refused.json()["errors"])
+    # JSON's booleans only: "no" is not false (pydantic's lax mode would take it).
+    refused = admin_api.patch(f"/api/v1/users/{editor}", json={"is_active": "no"})
+    assert refused.status_code == 422 and "is_active" in str(refused.json()["errors"])
+    assert admin_api.get(f"/api/v1/users/{editor}").json()["is_active"] is True
 
     not_admin = api("subscribers:write", "news:write")
     assert not_admin.get("/api/v1/users").status_code == 403

@@ -14,6 +14,7 @@ from app.segments import service as segments
 from app.segments.models import Segment, SegmentCreate
 from app.subscribers import service as subscribers
 from app.subscribers.models import Subscriber, SubscriberCreate
+from tests.delivery.factories import approved_issue, people, static_segment
 
 _serial = count(1)
 
@@ -52,3 +53,8 @@ def subscriber(session: Session, **fields) -> Subscriber:
 
 def segment(session: Session, name: str, rule: dict) -> Segment:
     return segments.create(session, data=SegmentCreate(name=name, rule=rule), actor=CLI_PRINCIPAL)
+
+
+def an_approved_issue(engine) -> int:
+    """An approved issue for one segment of three subscribers (schedule and send tests)."""
+    return approved_issue(engine, [static_segment(engine, "Readers", people(engine, 3))])

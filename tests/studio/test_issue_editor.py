@@ -305,12 +305,8 @@ def test_an_empty_framing_or_a_segment_not_targeted_is_explained(client, engine,
 # --- workflow ----------------------------------------------------------------------------
 
 
-def an_approved_issue(engine) -> int:
-    return approved_issue(engine, [static_segment(engine, "Readers", people(engine, 3))])
-
-
 def test_an_approver_schedules_with_the_audience_named_and_unschedules(client, engine):
-    issue_id = an_approved_issue(engine)
+    issue_id = factories.an_approved_issue(engine)
     sign_in(client, engine, Role.approver)
     page = client.get(f"/studio/issues/{issue_id}").text
     assert "Schedule for 3 subscribers" in page
@@ -340,7 +336,7 @@ def test_an_approver_schedules_with_the_audience_named_and_unschedules(client, e
     ("send_at", "reason"), [("", "give a date and a time"), ("2020-01-01T08:00", "future")]
 )
 def test_a_bad_schedule_time_is_explained_in_place(client, engine, send_at, reason):
-    issue_id = an_approved_issue(engine)
+    issue_id = factories.an_approved_issue(engine)
     sign_in(client, engine, Role.approver)
     answer = client.post(f"/studio/issues/{issue_id}/schedule", data={"send_at": send_at},
                          headers=htmx(**{"X-CSRF-Token": csrf_of(client)}))  # fmt: skip
@@ -351,7 +347,7 @@ def test_a_bad_schedule_time_is_explained_in_place(client, engine, send_at, reas
 
 
 def test_return_to_draft_and_cancel(client, engine):
-    issue_id = an_approved_issue(engine)
+    issue_id = factories.an_approved_issue(engine)
     sign_in(client, engine, Role.approver)
     headers = htmx(**{"X-CSRF-Token": csrf_of(client)})
     back = client.post(f"/studio/issues/{issue_id}/return-to-draft",
@@ -364,7 +360,7 @@ def test_return_to_draft_and_cancel(client, engine):
 
 
 def test_a_step_the_status_does_not_allow_is_a_readable_409(client, engine):
-    issue_id = an_approved_issue(engine)
+    issue_id = factories.an_approved_issue(engine)
     sign_in(client, engine, Role.approver)
     headers = htmx(**{"X-CSRF-Token": csrf_of(client)})
     refused = client.post(f"/studio/issues/{issue_id}/unschedule", headers=headers)
@@ -388,7 +384,7 @@ def test_an_unbalanced_submit_asks_for_the_reason_in_place(client, engine, sessi
 
 
 def test_roles_see_only_their_steps_and_are_refused_the_others(client, engine):
-    issue_id = an_approved_issue(engine)
+    issue_id = factories.an_approved_issue(engine)
     sign_in(client, engine, Role.editor)
     page = client.get(f"/studio/issues/{issue_id}").text
     assert "Return to draft" in page  # an editor may withdraw it

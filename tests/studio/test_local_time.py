@@ -11,8 +11,8 @@ from app.accounts.models import Role
 from app.issues.models import Issue
 from app.web.localtime import format_local, parse_local
 from tests.delivery.factories import issue_status
+from tests.studio.factories import an_approved_issue
 from tests.studio.helpers import csrf_of, htmx, sign_in
-from tests.studio.test_issue_editor import an_approved_issue
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -66,6 +66,6 @@ def test_the_hour_the_clocks_repeat_is_read_as_the_first():
 
 def test_an_explicit_offset_is_kept_and_stored_times_are_utc():
     assert parse_local("2027-01-12T09:00+05:30", BERLIN).utcoffset().total_seconds() == 19800
-    # SQLite hands stored times back without a zone: they are UTC.
+    # A time without a zone (a mail's Date header may have none) is UTC.
     assert format_local(datetime(2026, 12, 31, 23, 30), BERLIN, "%d %B %Y") == "01 January 2027 CET"
     assert format_local(datetime(2026, 12, 31, 23, 30), ZoneInfo("UTC")) == "2026-12-31 23:30 UTC"
